@@ -1,0 +1,6 @@
+//! Interop tests against the JavaScript reference (see `tests/js`).
+//!
+//! They need the pinned npm packages: run them with `cargo xtask interop` (or `cargo xtask ci`),
+//! which runs `npm ci` in `tests/js` first.
+
+mod keys;
