@@ -86,11 +86,17 @@ fn ci(sh: &Shell) -> Result<()> {
     let started = Instant::now();
     step("fmt", || Ok(cmd!(sh, "cargo fmt --all -- --check").run()?))?;
     step("clippy", || {
-        Ok(cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?)
+        Ok(cmd!(
+            sh,
+            "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+        )
+        .run()?)
     })?;
     // The interop tests (in the workspace, outside `default-members`) need the pinned npm packages.
     step("npm ci", || npm_ci(sh))?;
-    step("test", || Ok(cmd!(sh, "cargo test --workspace --all-features").run()?))?;
+    step("test", || {
+        Ok(cmd!(sh, "cargo test --workspace --all-features").run()?)
+    })?;
     step("doc", || {
         let _env = sh.push_env("RUSTDOCFLAGS", "-Dwarnings");
         Ok(cmd!(sh, "cargo doc --workspace --no-deps --all-features").run()?)
@@ -105,7 +111,13 @@ fn ci(sh: &Shell) -> Result<()> {
 ///
 /// The advisory database cannot be fetched on the project's machines, so `advisories` is not run.
 fn deny(sh: &Shell) -> Result<()> {
-    if cmd!(sh, "cargo deny --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+    if cmd!(sh, "cargo deny --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_err()
+    {
         println!("cargo-deny is missing: installing it with `cargo install --locked cargo-deny`");
         cmd!(sh, "cargo install --locked cargo-deny").run()?;
     }
@@ -140,7 +152,11 @@ fn vectors(sh: &Shell, check: bool) -> Result<()> {
     for set in VECTOR_SETS {
         let script = root.join("tests/js").join(set.script);
         let committed = root.join(set.output);
-        let target = if check { scratch.path().join(set.script) } else { committed.clone() };
+        let target = if check {
+            scratch.path().join(set.script)
+        } else {
+            committed.clone()
+        };
         cmd!(sh, "node {script} {target}").run()?;
         if check {
             let fresh = sh.read_file(&target)?;
@@ -160,7 +176,10 @@ fn vectors(sh: &Shell, check: bool) -> Result<()> {
         );
     }
     if check {
-        println!("vectors: {} file(s) match the JavaScript reference", VECTOR_SETS.len());
+        println!(
+            "vectors: {} file(s) match the JavaScript reference",
+            VECTOR_SETS.len()
+        );
     }
     Ok(())
 }

@@ -29,28 +29,52 @@ pub(crate) const ALLOWED: &[(&str, &[&str])] = &[
     ("corestore-keys", &[]),
     ("hypercore-lite", &["rac-storage", "corestore-keys"]),
     ("corestore-proto", &["corestore-keys"]),
-    ("corestore", &["rac-storage", "corestore-keys", "hypercore-lite", "corestore-proto"]),
+    (
+        "corestore",
+        &[
+            "rac-storage",
+            "corestore-keys",
+            "hypercore-lite",
+            "corestore-proto",
+        ],
+    ),
     (
         "corestore-cli",
-        &["corestore", "rac-storage", "corestore-keys", "hypercore-lite", "corestore-proto"],
+        &[
+            "corestore",
+            "rac-storage",
+            "corestore-keys",
+            "hypercore-lite",
+            "corestore-proto",
+        ],
     ),
     (
         "corestore-interop",
-        &["corestore", "rac-storage", "corestore-keys", "hypercore-lite", "corestore-proto"],
+        &[
+            "corestore",
+            "rac-storage",
+            "corestore-keys",
+            "hypercore-lite",
+            "corestore-proto",
+        ],
     ),
     ("xtask", &[]),
 ];
 
 /// Third-party crates that only these workspace members may depend on (any kind of dependency).
-const CONFINED: &[(&str, &[&str])] =
-    &[("tokio", &["corestore", "corestore-cli", "corestore-interop"])];
+const CONFINED: &[(&str, &[&str])] = &[(
+    "tokio",
+    &["corestore", "corestore-cli", "corestore-interop"],
+)];
 
 /// Third-party crates that library crates may use only as dev-dependencies.
 const DEV_ONLY_IN_LIBRARIES: &[&str] = &["anyhow", "tracing-subscriber"];
 
 /// Crates that have no place in this workspace at all.
-const BANNED: &[(&str, &str)] =
-    &[("prost", "the wire and disk formats are compact-encoding, not protobuf")];
+const BANNED: &[(&str, &str)] = &[(
+    "prost",
+    "the wire and disk formats are compact-encoding, not protobuf",
+)];
 
 /// The longest a source file may be unless listed in `xtask/src/allow_long_files.txt`.
 pub(crate) const MAX_FILE_LINES: usize = 1500;
@@ -89,33 +113,53 @@ pub(crate) fn report(problems: &[String]) -> Result<()> {
         println!("tidy: ok");
         return Ok(());
     }
-    bail!("tidy found {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))
+    bail!(
+        "tidy found {} problem(s):\n  - {}",
+        problems.len(),
+        problems.join("\n  - ")
+    )
 }
 
 /// Reads the workspace members and their declared dependencies from `cargo metadata`.
 fn workspace_members(root: &Path) -> Result<Vec<Member>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root)
         .output()
         .context("running cargo metadata")?;
     if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let meta: Value = serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
     parse_members(&meta)
 }
 
 fn parse_members(meta: &Value) -> Result<Vec<Member>> {
-    let packages = meta["packages"].as_array().context("metadata without packages")?;
+    let packages = meta["packages"]
+        .as_array()
+        .context("metadata without packages")?;
     let mut members = Vec::new();
     for p in packages {
-        let name = p["name"].as_str().context("package without name")?.to_owned();
+        let name = p["name"]
+            .as_str()
+            .context("package without name")?
+            .to_owned();
         let manifest = PathBuf::from(p["manifest_path"].as_str().context("no manifest_path")?);
         let is_library = p["targets"].as_array().is_some_and(|targets| {
             targets.iter().any(|t| {
-                t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "lib"))
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "lib"))
             })
         });
         let deps = p["dependencies"]
@@ -129,7 +173,12 @@ fn parse_members(meta: &Value) -> Result<Vec<Member>> {
                 is_path: d["path"].is_string(),
             })
             .collect();
-        members.push(Member { name, manifest, is_library, deps });
+        members.push(Member {
+            name,
+            manifest,
+            is_library,
+            deps,
+        });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(members)
@@ -148,7 +197,12 @@ pub(crate) fn check_layering(members: &[Member]) -> Vec<String> {
             ));
             continue;
         };
-        for d in m.deps.iter().filter(|d| internal.contains(&d.name.as_str())) {
+        // A crate may name itself as a dev-dependency to turn on its own test features.
+        for d in m
+            .deps
+            .iter()
+            .filter(|d| d.name != m.name && internal.contains(&d.name.as_str()))
+        {
             if !may.contains(&d.name.as_str()) {
                 let kind = d.kind.as_deref().unwrap_or("normal");
                 problems.push(format!(
@@ -169,7 +223,10 @@ fn check_manifests(members: &[Member]) -> Result<Vec<String>> {
         let text = fs::read_to_string(&m.manifest)
             .with_context(|| format!("reading {}", m.manifest.display()))?;
         if !has_workspace_lints(&text) {
-            problems.push(format!("{}: missing `[lints] workspace = true`", m.manifest.display()));
+            problems.push(format!(
+                "{}: missing `[lints] workspace = true`",
+                m.manifest.display()
+            ));
         }
     }
     Ok(problems)
@@ -196,7 +253,8 @@ pub(crate) fn check_dependency_rules(members: &[Member], internal: &[&str]) -> V
                     ));
                 }
             }
-            let is_published_lib = m.is_library && !["corestore-interop", "xtask"].contains(&m.name.as_str());
+            let is_published_lib =
+                m.is_library && !["corestore-interop", "xtask"].contains(&m.name.as_str());
             if is_published_lib && !is_dev && DEV_ONLY_IN_LIBRARIES.contains(&d.name.as_str()) {
                 problems.push(format!(
                     "library `{}` depends on `{}` outside [dev-dependencies]",
@@ -223,17 +281,26 @@ fn has_workspace_lints(manifest: &str) -> bool {
             return true;
         }
     }
-    manifest.lines().any(|l| l.replace(' ', "") == "lints.workspace=true")
+    manifest
+        .lines()
+        .any(|l| l.replace(' ', "") == "lints.workspace=true")
 }
 
 /// Source rules over every member's `.rs` files.
 fn check_sources(root: &Path, members: &[Member]) -> Result<Vec<String>> {
-    let allow_long = fs::read_to_string(root.join("xtask/src/allow_long_files.txt")).unwrap_or_default();
-    let allow_long: Vec<&str> =
-        allow_long.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let allow_long =
+        fs::read_to_string(root.join("xtask/src/allow_long_files.txt")).unwrap_or_default();
+    let allow_long: Vec<&str> = allow_long
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     let mut problems = Vec::new();
     for m in members {
-        let dir = m.manifest.parent().context("manifest without a directory")?;
+        let dir = m
+            .manifest
+            .parent()
+            .context("manifest without a directory")?;
         let is_library_crate = m.is_library && dir.starts_with(root.join("crates"));
         if is_library_crate {
             if !dir.join("src/error.rs").is_file() {
@@ -246,8 +313,13 @@ fn check_sources(root: &Path, members: &[Member]) -> Result<Vec<String>> {
         let mut files = Vec::new();
         rust_files(dir, &mut files)?;
         for file in files {
-            let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let rel = file.strip_prefix(root).unwrap_or(&file).to_string_lossy().replace('\\', "/");
+            let text =
+                fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let rel = file
+                .strip_prefix(root)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .replace('\\', "/");
             let in_src = rel.contains("/src/");
             problems.extend(check_source_text(
                 &rel,
@@ -277,7 +349,10 @@ pub(crate) struct SourceKind {
 /// The per-file source rules, separated from the file system so they can be tested.
 pub(crate) fn check_source_text(rel: &str, text: &str, kind: SourceKind) -> Vec<String> {
     let mut problems = Vec::new();
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("#!["));
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("#!["));
     if !first.is_some_and(|l| l.starts_with("//!")) {
         problems.push(format!("{rel}: does not start with `//!` module docs"));
     }
@@ -301,10 +376,14 @@ pub(crate) fn check_source_text(rel: &str, text: &str, kind: SourceKind) -> Vec<
             problems.push(format!("{at}: stub macro in library code"));
         }
         if code.contains(should_panic) {
-            problems.push(format!("{at}: `should_panic` test; assert on an `Err` instead"));
+            problems.push(format!(
+                "{at}: `should_panic` test; assert on an `Err` instead"
+            ));
         }
         if kind.sans_io && clocks.iter().any(|c| code.contains(c)) {
-            problems.push(format!("{at}: the sans-IO protocol crate reads a clock; take `now` as an argument"));
+            problems.push(format!(
+                "{at}: the sans-IO protocol crate reads a clock; take `now` as an argument"
+            ));
         }
     }
     problems
@@ -317,7 +396,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if entry.file_type()?.is_dir() {
-            if !matches!(name.as_ref(), "target" | "node_modules" | "corpus" | "artifacts") && !name.starts_with('.') {
+            if !matches!(
+                name.as_ref(),
+                "target" | "node_modules" | "corpus" | "artifacts"
+            ) && !name.starts_with('.')
+            {
                 rust_files(&path, out)?;
             }
         } else if name.ends_with(".rs") {
@@ -352,7 +435,11 @@ mod tests {
     #[test]
     fn tidy() {
         let problems = run_all(&crate::project_root()).expect("tidy checks ran");
-        assert!(problems.is_empty(), "tidy problems:\n  - {}", problems.join("\n  - "));
+        assert!(
+            problems.is_empty(),
+            "tidy problems:\n  - {}",
+            problems.join("\n  - ")
+        );
     }
 
     #[test]
@@ -363,7 +450,11 @@ mod tests {
         ];
         let problems = check_layering(&members);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("`rac-storage` -> `hypercore-lite`"), "{}", problems[0]);
+        assert!(
+            problems[0].contains("`rac-storage` -> `hypercore-lite`"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
@@ -378,6 +469,12 @@ mod tests {
     }
 
     #[test]
+    fn self_dev_dependency_is_allowed() {
+        let members = [member("rac-storage", &[("rac-storage", Some("dev"), "*")])];
+        assert!(check_layering(&members).is_empty());
+    }
+
+    #[test]
     fn unknown_member_needs_a_row() {
         let problems = check_layering(&[member("surprise", &[])]);
         assert_eq!(problems.len(), 1);
@@ -387,7 +484,13 @@ mod tests {
     #[test]
     fn allowed_edges_pass() {
         let members = [
-            member("hypercore-lite", &[("rac-storage", None, "^0.1.0"), ("corestore-keys", None, "^0.1.0")]),
+            member(
+                "hypercore-lite",
+                &[
+                    ("rac-storage", None, "^0.1.0"),
+                    ("corestore-keys", None, "^0.1.0"),
+                ],
+            ),
             member("rac-storage", &[]),
             member("corestore-keys", &[]),
         ];
@@ -417,14 +520,20 @@ mod tests {
 
     #[test]
     fn workspace_lints_detection() {
-        assert!(has_workspace_lints("[package]\nname = \"x\"\n\n[lints]\nworkspace = true\n"));
+        assert!(has_workspace_lints(
+            "[package]\nname = \"x\"\n\n[lints]\nworkspace = true\n"
+        ));
         assert!(has_workspace_lints("lints.workspace = true\n"));
         assert!(!has_workspace_lints("[package]\nworkspace = true\n"));
     }
 
     #[test]
     fn source_rules() {
-        let lib = SourceKind { library_src: true, sans_io: true, long_allowed: false };
+        let lib = SourceKind {
+            library_src: true,
+            sans_io: true,
+            long_allowed: false,
+        };
         let stub = concat!("fn f() { todo", "!() }");
         let clock = concat!("let t = std::time::Instant", "::now();");
         let text = format!("//! Docs.\n{stub}\n{clock}\n// todo later is fine in a comment\n");
@@ -433,13 +542,20 @@ mod tests {
         assert!(problems[0].ends_with("a.rs:2: stub macro in library code"));
         assert!(problems[1].contains("reads a clock"));
 
-        let undocumented = check_source_text("crates/x/src/b.rs", "fn f() {}\n", SourceKind::default());
+        let undocumented =
+            check_source_text("crates/x/src/b.rs", "fn f() {}\n", SourceKind::default());
         assert_eq!(undocumented.len(), 1);
         assert!(undocumented[0].contains("`//!`"));
 
         let long = format!("//! Docs.\n{}", "x();\n".repeat(MAX_FILE_LINES + 1));
-        assert_eq!(check_source_text("a.rs", &long, SourceKind::default()).len(), 1);
-        let allowed = SourceKind { long_allowed: true, ..SourceKind::default() };
+        assert_eq!(
+            check_source_text("a.rs", &long, SourceKind::default()).len(),
+            1
+        );
+        let allowed = SourceKind {
+            long_allowed: true,
+            ..SourceKind::default()
+        };
         assert!(check_source_text("a.rs", &long, allowed).is_empty());
     }
 }

@@ -84,6 +84,9 @@ pub fn run_node_json<I: serde::Serialize, O: serde::de::DeserializeOwned>(
     let input = serde_json::to_vec(input)?;
     let out = run_node(script, &[], &input, timeout)?;
     serde_json::from_slice(&out).with_context(|| {
-        format!("node {script} printed something that is not the expected JSON: {}", String::from_utf8_lossy(&out))
+        format!(
+            "node {script} printed something that is not the expected JSON: {}",
+            String::from_utf8_lossy(&out)
+        )
     })
 }
