@@ -1,0 +1,181 @@
+//! [`Connection`]: a [`SecretStream`] with a replication [`Peer`] on top: the whole protocol
+//! stack of one transport connection, bytes in and bytes out.
+
+use std::collections::VecDeque;
+
+use crate::error::{ApiMisuse, ProtocolError};
+use crate::noise::KeyPair;
+use crate::replicate::{Event, Peer, PeerConfig, Session};
+use crate::stream::{
+    EstablishedKeys, Randomness, SecretStream, StreamConfig, StreamEvent, Transmit,
+};
+use crate::timer::Timestamp;
+
+/// Something a [`Connection`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum ConnectionEvent {
+    /// The secret stream is open; [`Connection::peer`] is available from now on.
+    HandshakeComplete {
+        /// The remote's static Ed25519 key.
+        remote_public_key: [u8; 32],
+        /// The handshake hash.
+        handshake_hash: [u8; 64],
+    },
+    /// A replication event.
+    Replication(Event),
+    /// The connection failed: close the transport.
+    Closed(ProtocolError),
+}
+
+/// The protocol stack of one connection.
+#[derive(Debug)]
+pub struct Connection {
+    stream: SecretStream,
+    peer: Option<Peer>,
+    peer_config: PeerConfig,
+    events: VecDeque<ConnectionEvent>,
+}
+
+impl Connection {
+    /// A connection that runs the Noise handshake.
+    #[must_use]
+    pub fn new(
+        initiator: bool,
+        keypair: KeyPair,
+        random: &Randomness,
+        stream_config: StreamConfig,
+        peer_config: PeerConfig,
+    ) -> Self {
+        let stream = SecretStream::new(initiator, keypair, random, stream_config);
+        Self {
+            stream,
+            peer: None,
+            peer_config,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// A connection whose keys were established elsewhere (spec §7.5).
+    pub fn with_keys(
+        initiator: bool,
+        keys: &EstablishedKeys,
+        header: [u8; 24],
+        stream_config: StreamConfig,
+        peer_config: PeerConfig,
+    ) -> Result<Self, ApiMisuse> {
+        let stream = SecretStream::with_keys(initiator, keys, header, stream_config)?;
+        Ok(Self {
+            stream,
+            peer: None,
+            peer_config,
+            events: VecDeque::new(),
+        })
+    }
+
+    /// The replication peer, once the handshake completed.
+    pub fn peer(&mut self) -> Option<&mut Peer> {
+        self.peer.as_mut()
+    }
+
+    /// Feeds bytes from the transport.
+    pub fn handle_bytes(&mut self, now: Timestamp, input: &[u8]) -> Result<(), ProtocolError> {
+        let r = self.stream.handle_bytes(now, input);
+        self.process(now)?;
+        r
+    }
+
+    fn process(&mut self, now: Timestamp) -> Result<(), ProtocolError> {
+        while let Some(e) = self.stream.poll_event() {
+            match e {
+                StreamEvent::HandshakeComplete {
+                    remote_public_key,
+                    handshake_hash,
+                } => {
+                    let session = Session {
+                        initiator: self.stream.is_initiator(),
+                        handshake_hash,
+                        remote_public_key,
+                    };
+                    self.peer = Some(Peer::new(session, self.peer_config.clone()));
+                    self.events.push_back(ConnectionEvent::HandshakeComplete {
+                        remote_public_key,
+                        handshake_hash,
+                    });
+                }
+                StreamEvent::Message(m) => {
+                    if let Some(p) = &mut self.peer {
+                        let r = p.handle_message(now, &m);
+                        self.drain_peer();
+                        if let Err(e) = r {
+                            self.events.push_back(ConnectionEvent::Closed(e.clone()));
+                            return Err(e);
+                        }
+                    }
+                }
+                StreamEvent::Closed(e) => self.events.push_back(ConnectionEvent::Closed(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_peer(&mut self) {
+        if let Some(p) = &mut self.peer {
+            while let Some(e) = p.poll_event() {
+                // A failure is reported once, as `Closed`.
+                if !matches!(e, Event::Failed(_)) {
+                    self.events.push_back(ConnectionEvent::Replication(e));
+                }
+            }
+        }
+    }
+
+    /// Appends the bytes to write to the transport.
+    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<Transmit> {
+        if let Some(p) = &mut self.peer {
+            while let Some(m) = p.poll_message() {
+                // Mux messages never exceed the frame limit; an oversized one is dropped.
+                let _ = self.stream.send(&m);
+            }
+        }
+        self.stream.poll_transmit(now, out)
+    }
+
+    /// The next time [`Connection::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let p = self.peer.as_ref().and_then(Peer::poll_timeout);
+        match (self.stream.poll_timeout(), p) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Handles expired timers.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.stream.handle_timeout(now);
+        if let Some(p) = &mut self.peer {
+            p.handle_timeout(now);
+        }
+        let _ = self.process(now);
+        self.drain_peer();
+    }
+
+    /// The next event. Call after every `handle_*` and after commands on [`Connection::peer`].
+    ///
+    /// A [`Event::RemoteOpen`] answered meanwhile (for example by an `open_core` issued on
+    /// [`ConnectionEvent::HandshakeComplete`]) is skipped.
+    pub fn poll_event(&mut self) -> Option<ConnectionEvent> {
+        self.drain_peer();
+        loop {
+            let e = self.events.pop_front()?;
+            if let ConnectionEvent::Replication(Event::RemoteOpen { pending, .. }) = &e
+                && self.peer.as_ref().is_some_and(|p| !p.is_pending(*pending))
+            {
+                continue;
+            }
+            return Some(e);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Errors: [`DecodeError`] (bytes that do not parse), [`ProtocolError`] (the peer misbehaved; each
+//! maps to a [`CloseReason`]) and [`ApiMisuse`] (a local mistake, raised before any byte is sent).
+
+/// Bytes that do not decode as the expected compact-encoding structure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended in the middle of a field.
+    #[error("unexpected end of input")]
+    UnexpectedEnd,
+    /// A message, hash or signature type this implementation does not know.
+    #[error("unknown type {0}")]
+    UnknownType(u64),
+    /// A length or count above the bound this implementation accepts (checked before allocating).
+    #[error("too large: {got} > limit {limit}")]
+    TooLarge {
+        /// The largest accepted value.
+        limit: u64,
+        /// The value found on the wire.
+        got: u64,
+    },
+    /// A manifest version this implementation does not decode.
+    #[error("unknown manifest version {0}")]
+    UnknownVersion(u64),
+    /// A string field that is not UTF-8.
+    #[error("invalid UTF-8 in a string field")]
+    InvalidUtf8,
+    /// An integer above 2^53-1, which JavaScript peers cannot represent.
+    #[error("integer {0} exceeds 2^53-1")]
+    UnsafeInteger(u64),
+}
+
+/// The remote peer misbehaved. The stream (or channel) is closed; [`ProtocolError::close_reason`]
+/// says which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A frame longer than the configured maximum.
+    #[error("frame of {got} bytes exceeds the maximum of {limit}")]
+    FrameTooLarge {
+        /// The configured maximum body length.
+        limit: usize,
+        /// The announced body length.
+        got: usize,
+    },
+    /// A Noise handshake message had the wrong length, failed authentication or carried an
+    /// invalid Ed25519 point.
+    #[error("noise handshake failed: {0}")]
+    Handshake(&'static str),
+    /// The stream-id/header frame was malformed or carried the wrong stream id.
+    #[error("invalid secret-stream header")]
+    InvalidHeader,
+    /// An encrypted message failed authentication or was shorter than 17 bytes.
+    #[error("message decryption failed")]
+    Decryption,
+    /// A message could not be decoded.
+    #[error("undecodable message: {0}")]
+    Decode(#[from] DecodeError),
+    /// An open used an id that is neither a free slot nor `max + 1`, or channel id 0.
+    #[error("invalid open message for remote channel id {0}")]
+    InvalidOpen(u64),
+    /// Buffered messages for a pending remote channel exceeded the bound.
+    #[error("too many bytes buffered for pending remote channel {0}")]
+    PendingOverflow(u64),
+    /// The remote's replication capability did not match the core key and this session.
+    #[error("invalid capability for a hypercore channel")]
+    InvalidCapability,
+    /// The remote has more than the allowed number of requests in flight to us.
+    #[error("too many inflight requests from the remote ({0})")]
+    TooManyRequests(usize),
+}
+
+/// How a stream or channel ended because of a [`ProtocolError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The whole stream is destroyed (as JavaScript peers do for every listed error).
+    DestroyStream,
+    /// Only the affected channel is closed.
+    CloseChannel,
+}
+
+impl ProtocolError {
+    /// The close action the reference implementation takes for this error.
+    ///
+    /// hypercore 10 destroys the whole stream for a bad capability, an undecodable message or an
+    /// invalid request; protomux destroys it for invalid opens. Only buffered-message overflow is
+    /// local to a channel.
+    #[must_use]
+    pub fn close_reason(&self) -> CloseReason {
+        match self {
+            Self::PendingOverflow(_) => CloseReason::CloseChannel,
+            _ => CloseReason::DestroyStream,
+        }
+    }
+}
+
+/// A local mistake in how the API was called. Nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiMisuse {
+    /// The message does not fit one frame.
+    #[error("message of {got} bytes exceeds the maximum of {limit}")]
+    MessageTooLarge {
+        /// The largest message accepted.
+        limit: usize,
+        /// The message length.
+        got: usize,
+    },
+    /// Messages cannot be sent before the handshake completed.
+    #[error("the handshake is not complete")]
+    NotReady,
+    /// The stream or channel was already closed.
+    #[error("closed")]
+    Closed,
+    /// The channel handle does not name a live channel.
+    #[error("unknown channel")]
+    UnknownChannel,
+    /// A channel for this (protocol, id) is already open locally.
+    #[error("a channel for this protocol and id is already open")]
+    DuplicateChannel,
+    /// An invalid Ed25519 key was supplied.
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    /// The request id does not name an inflight request.
+    #[error("unknown request id {0}")]
+    UnknownRequest(u64),
+    /// The request has nothing to ask for (no block, hash, seek, upgrade or manifest).
+    #[error("empty request")]
+    EmptyRequest,
+    /// The per-peer inflight request limit is reached; retry after a reply arrives.
+    #[error("inflight request limit {0} reached")]
+    TooManyRequests(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons() {
+        assert_eq!(
+            ProtocolError::InvalidCapability.close_reason(),
+            CloseReason::DestroyStream
+        );
+        assert_eq!(
+            ProtocolError::PendingOverflow(3).close_reason(),
+            CloseReason::CloseChannel
+        );
+        let e: ProtocolError = DecodeError::UnexpectedEnd.into();
+        assert_eq!(
+            e.to_string(),
+            "undecodable message: unexpected end of input"
+        );
+    }
+}

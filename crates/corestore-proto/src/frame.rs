@@ -1,0 +1,149 @@
+//! `u24le length || body` framing on the raw transport (spec §7.1).
+//!
+//! [`FrameDecoder`] reassembles frames across arbitrary chunking. The announced length is checked
+//! against a maximum *before* any buffer for the body is reserved, so a peer cannot make us
+//! allocate more than `max_frame + 3` bytes per stream.
+
+use crate::error::ProtocolError;
+
+/// The largest body a u24 length prefix can announce.
+pub const MAX_FRAME_LEN: usize = 0xff_ffff;
+
+/// Appends one frame (`u24le(len) || body`) to `out`.
+///
+/// Returns `None` (and appends nothing) if `body` is longer than [`MAX_FRAME_LEN`].
+pub fn encode_frame(body: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|&l| l as usize <= MAX_FRAME_LEN)?;
+    out.extend_from_slice(&len.to_le_bytes()[..3]);
+    out.extend_from_slice(body);
+    Some(())
+}
+
+/// Reassembles u24-length-prefixed frames from a byte stream.
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    max_frame: usize,
+    header: [u8; 3],
+    header_len: usize,
+    /// The body being collected, once its length is known and accepted.
+    body: Option<(usize, Vec<u8>)>,
+}
+
+impl FrameDecoder {
+    /// A decoder that accepts bodies of at most `max_frame` bytes (capped at [`MAX_FRAME_LEN`]).
+    #[must_use]
+    pub fn new(max_frame: usize) -> Self {
+        Self {
+            max_frame: max_frame.min(MAX_FRAME_LEN),
+            header: [0; 3],
+            header_len: 0,
+            body: None,
+        }
+    }
+
+    /// Consumes bytes from the front of `input` until one frame is complete or `input` is empty.
+    ///
+    /// Returns the complete body, if any; `input` is advanced past what was consumed, so call
+    /// this in a loop until it returns `Ok(None)`.
+    pub fn decode(&mut self, input: &mut &[u8]) -> Result<Option<Vec<u8>>, ProtocolError> {
+        loop {
+            if let Some((len, body)) = &mut self.body {
+                let take = (*len - body.len()).min(input.len());
+                body.extend_from_slice(&input[..take]);
+                *input = &input[take..];
+                if body.len() == *len {
+                    let (_, body) = self.body.take().unwrap_or_default();
+                    return Ok(Some(body));
+                }
+                return Ok(None);
+            }
+            let Some((&b, rest)) = input.split_first() else {
+                return Ok(None);
+            };
+            self.header[self.header_len] = b;
+            self.header_len += 1;
+            *input = rest;
+            if self.header_len == 3 {
+                self.header_len = 0;
+                let [a, b, c] = self.header;
+                let len = u32::from_le_bytes([a, b, c, 0]) as usize;
+                if len > self.max_frame {
+                    return Err(ProtocolError::FrameTooLarge {
+                        limit: self.max_frame,
+                        got: len,
+                    });
+                }
+                self.body = Some((len, Vec::with_capacity(len.min(64 * 1024))));
+            }
+        }
+    }
+
+    /// Whether the decoder holds a partial frame.
+    #[must_use]
+    pub fn is_mid_frame(&self) -> bool {
+        self.header_len > 0 || self.body.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(dec: &mut FrameDecoder, mut input: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(f) = dec.decode(&mut input).unwrap() {
+            out.push(f);
+        }
+        assert!(input.is_empty());
+        out
+    }
+
+    #[test]
+    fn reassembles_across_any_chunking() {
+        let mut wire = Vec::new();
+        let bodies: Vec<Vec<u8>> = vec![vec![], vec![1], vec![7; 300], vec![9; 70_000]];
+        for b in &bodies {
+            encode_frame(b, &mut wire).unwrap();
+        }
+        for chunk in [1, 2, 3, 5, 64, 4096, wire.len()] {
+            let mut dec = FrameDecoder::new(MAX_FRAME_LEN);
+            let mut got = Vec::new();
+            for c in wire.chunks(chunk) {
+                got.extend(all(&mut dec, c));
+            }
+            assert_eq!(got, bodies, "chunk size {chunk}");
+            assert!(!dec.is_mid_frame());
+        }
+    }
+
+    #[test]
+    fn rejects_oversized_before_allocating() {
+        let mut dec = FrameDecoder::new(100);
+        let mut input: &[u8] = &[101, 0, 0];
+        assert_eq!(
+            dec.decode(&mut input),
+            Err(ProtocolError::FrameTooLarge {
+                limit: 100,
+                got: 101
+            })
+        );
+        let mut input: &[u8] = &[0xff, 0xff, 0xff];
+        assert!(
+            FrameDecoder::new(usize::MAX)
+                .decode(&mut input)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn encode_limits() {
+        let mut out = Vec::new();
+        assert!(encode_frame(&vec![0; MAX_FRAME_LEN + 1], &mut out).is_none());
+        assert!(out.is_empty());
+        encode_frame(b"abc", &mut out).unwrap();
+        assert_eq!(out, b"\x03\x00\x00abc");
+    }
+}

@@ -1,0 +1,549 @@
+//! Protomux (spec §8): many channels over one message stream.
+//!
+//! Every message is `uint channel || uint type || payload`; channel 0 carries the control
+//! messages batch (0), open (1), reject (2) and close (3). Each side sends its own `open` for a
+//! `(protocol, id)`; a channel is open once both opens were seen. An open from the remote with
+//! no local channel waiting is reported as [`MuxEvent::RemoteOpen`]: the layer above accepts it
+//! with [`Mux::open`] (same protocol and id) or refuses it with [`Mux::reject`]. Messages the
+//! remote sends on such a pending channel are buffered (bounded) and delivered after the accept.
+//!
+//! [`Mux`] is sans-IO: feed it decrypted messages with [`Mux::handle_message`], take messages to
+//! encrypt from [`Mux::poll_message`] and events from [`Mux::poll_event`].
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::codec::{Reader, put_buffer, put_uint};
+use crate::error::{ApiMisuse, DecodeError, ProtocolError};
+
+/// A batch is flushed early once it reaches this size (as protomux does).
+pub const MAX_BATCH: usize = 8 * 1024 * 1024;
+
+/// Limits of a [`Mux`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MuxConfig {
+    /// The most remote channel ids the peer may have at once.
+    pub max_remote_channels: usize,
+    /// The most bytes buffered for remote channels not yet accepted or rejected.
+    pub max_pending_bytes: usize,
+    /// The longest protocol name accepted.
+    pub max_protocol_len: usize,
+    /// The longest channel id accepted.
+    pub max_id_len: usize,
+}
+
+impl Default for MuxConfig {
+    fn default() -> Self {
+        Self {
+            max_remote_channels: 65_536,
+            max_pending_bytes: 4 * 1024 * 1024,
+            max_protocol_len: 256,
+            max_id_len: 256,
+        }
+    }
+}
+
+/// Our id of a channel (what we send in its messages). Stable until the channel is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(u64);
+
+impl ChannelId {
+    /// The numeric id on the wire.
+    #[must_use]
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// A remote open waiting for [`Mux::open`] or [`Mux::reject`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PendingOpen(u64);
+
+/// Something the mux reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum MuxEvent {
+    /// The remote opened `(protocol, id)` and no local channel is waiting for it: accept with
+    /// [`Mux::open`] or refuse with [`Mux::reject`].
+    RemoteOpen {
+        /// The pending open.
+        pending: PendingOpen,
+        /// The protocol name.
+        protocol: String,
+        /// The channel id (`None` when the remote sent none).
+        id: Option<Vec<u8>>,
+    },
+    /// Both opens were seen.
+    Opened {
+        /// The channel.
+        channel: ChannelId,
+        /// The remote's handshake payload (the rest of its open message).
+        handshake: Vec<u8>,
+    },
+    /// A message on an open channel.
+    Message {
+        /// The channel.
+        channel: ChannelId,
+        /// The per-channel message type.
+        message_type: u64,
+        /// The encoded message.
+        payload: Vec<u8>,
+    },
+    /// The channel closed (by the remote, or because the remote rejected our open).
+    Closed {
+        /// The channel.
+        channel: ChannelId,
+    },
+}
+
+#[derive(Debug)]
+struct Local {
+    key: Key,
+    remote: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Remote {
+    /// An open not yet paired with a local channel; messages buffered.
+    Pending {
+        key: Key,
+        handshake: Vec<u8>,
+        buffered: Vec<(u64, Vec<u8>)>,
+    },
+    Bound(u64),
+}
+
+type Key = (String, Option<Vec<u8>>);
+
+/// The protomux state of one stream.
+#[derive(Debug, Default)]
+pub struct Mux {
+    config: MuxConfig,
+    local: Vec<Option<Local>>,
+    free: Vec<u64>,
+    /// Local ids whose open was sent but not yet answered, per key.
+    outgoing: HashMap<Key, u64>,
+    /// Every live local channel by key (channels are unique per key).
+    local_keys: HashMap<Key, u64>,
+    /// Remote ids of pending remote opens by key.
+    pending_keys: HashMap<Key, u64>,
+    /// Local ids closed before the remote answered: freed on reject or late open.
+    closed_unacked: Vec<(u64, Key)>,
+    remote: Vec<Option<Remote>>,
+    pending_bytes: usize,
+    corked: u32,
+    batch: Vec<(u64, Vec<u8>)>,
+    batch_len: usize,
+    out: VecDeque<Vec<u8>>,
+    events: VecDeque<MuxEvent>,
+}
+
+impl Mux {
+    /// A mux with the given limits.
+    #[must_use]
+    pub fn new(config: MuxConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// Opens (or accepts) the channel `(protocol, id)` with our handshake payload.
+    ///
+    /// If the remote already opened it, the channel is bound at once and
+    /// [`MuxEvent::Opened`] follows, then any messages the remote sent meanwhile.
+    pub fn open(
+        &mut self,
+        protocol: &str,
+        id: Option<&[u8]>,
+        handshake: &[u8],
+    ) -> Result<ChannelId, ApiMisuse> {
+        let key: Key = (protocol.to_owned(), id.map(<[u8]>::to_vec));
+        if self.local_keys.contains_key(&key) {
+            return Err(ApiMisuse::DuplicateChannel);
+        }
+        let lid = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.local.push(None);
+                self.local.len() as u64
+            }
+        };
+        let mut msg = vec![1];
+        put_uint(&mut msg, lid);
+        put_buffer(&mut msg, protocol.as_bytes());
+        put_buffer(&mut msg, id.unwrap_or_default());
+        msg.extend_from_slice(handshake);
+        self.write(0, msg);
+
+        let pending_rid = self.pending_keys.remove(&key);
+        self.local_keys.insert(key.clone(), lid);
+        set(
+            &mut self.local,
+            slot(lid),
+            Some(Local {
+                key: key.clone(),
+                remote: None,
+            }),
+        );
+        if !pending_rid.is_some_and(|rid| self.bind(lid, rid)) {
+            self.outgoing.insert(key, lid);
+        }
+        tracing::debug!(channel = lid, protocol, "channel open sent");
+        Ok(ChannelId(lid))
+    }
+
+    /// Refuses a remote open reported by [`MuxEvent::RemoteOpen`].
+    pub fn reject(&mut self, pending: PendingOpen) {
+        let rid = pending.0;
+        if let Some(r @ Some(Remote::Pending { .. })) = self.remote.get_mut(slot(rid)) {
+            if let Some(Remote::Pending { buffered, key, .. }) = r.take() {
+                self.pending_bytes -= buffered.iter().map(|(_, b)| b.len() + 16).sum::<usize>();
+                self.pending_keys.remove(&key);
+            }
+            let mut msg = vec![2];
+            put_uint(&mut msg, rid);
+            self.write(0, msg);
+        }
+    }
+
+    /// Whether a remote open still waits for [`Mux::open`] or [`Mux::reject`].
+    #[must_use]
+    pub fn is_pending(&self, pending: PendingOpen) -> bool {
+        matches!(
+            self.remote.get(slot(pending.0)),
+            Some(Some(Remote::Pending { .. }))
+        )
+    }
+
+    /// Closes a channel and tells the remote.
+    pub fn close(&mut self, channel: ChannelId) -> Result<(), ApiMisuse> {
+        let lid = channel.0;
+        let local = self.local.get_mut(slot(lid)).and_then(Option::take);
+        let Some(local) = local else {
+            return Err(ApiMisuse::UnknownChannel);
+        };
+        let mut msg = vec![3];
+        put_uint(&mut msg, lid);
+        self.write(0, msg);
+        self.local_keys.remove(&local.key);
+        match local.remote {
+            Some(rid) => {
+                set(&mut self.remote, slot(rid), None);
+                self.free.push(lid);
+            }
+            None => {
+                self.outgoing.remove(&local.key);
+                self.closed_unacked.push((lid, local.key));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one message on an open (or opening) channel.
+    pub fn send(
+        &mut self,
+        channel: ChannelId,
+        message_type: u64,
+        payload: &[u8],
+    ) -> Result<(), ApiMisuse> {
+        if !matches!(self.local.get(slot(channel.0)), Some(Some(_))) {
+            return Err(ApiMisuse::UnknownChannel);
+        }
+        let mut msg = Vec::with_capacity(payload.len() + 2);
+        put_uint(&mut msg, message_type);
+        msg.extend_from_slice(payload);
+        self.write(channel.0, msg);
+        Ok(())
+    }
+
+    /// Starts collecting outgoing messages into one batch (nestable).
+    pub fn cork(&mut self) {
+        self.corked += 1;
+    }
+
+    /// Ends a [`Mux::cork`]; the outermost one sends the batch.
+    pub fn uncork(&mut self) {
+        self.corked = self.corked.saturating_sub(1);
+        if self.corked == 0 {
+            self.flush_batch();
+        }
+    }
+
+    /// Whether `channel` is open in both directions.
+    #[must_use]
+    pub fn is_open(&self, channel: ChannelId) -> bool {
+        matches!(
+            self.local.get(slot(channel.0)),
+            Some(Some(Local {
+                remote: Some(_),
+                ..
+            }))
+        )
+    }
+
+    /// The next message to hand to the secret stream.
+    pub fn poll_message(&mut self) -> Option<Vec<u8>> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<MuxEvent> {
+        self.events.pop_front()
+    }
+
+    /// Handles one decrypted message from the remote. Empty messages are ignored.
+    pub fn handle_message(&mut self, msg: &[u8]) -> Result<(), ProtocolError> {
+        if msg.is_empty() {
+            return Ok(());
+        }
+        let mut r = Reader::new(msg);
+        let rid = r.uint()?;
+        self.dispatch(rid, &mut r, true)
+    }
+
+    fn dispatch(
+        &mut self,
+        rid: u64,
+        r: &mut Reader<'_>,
+        allow_batch: bool,
+    ) -> Result<(), ProtocolError> {
+        let ty = r.uint()?;
+        if rid == 0 {
+            return match ty {
+                0 if allow_batch => self.on_batch(r),
+                1 => self.on_open(r),
+                2 => {
+                    self.on_reject(r.uint()?);
+                    Ok(())
+                }
+                3 => {
+                    self.on_close(r.uint()?);
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+        }
+        let payload = r.rest();
+        match self.remote.get_mut(slot(rid)) {
+            Some(Some(Remote::Bound(lid))) => {
+                let channel = ChannelId(*lid);
+                let payload = payload.to_vec();
+                self.events.push_back(MuxEvent::Message {
+                    channel,
+                    message_type: ty,
+                    payload,
+                });
+            }
+            Some(Some(Remote::Pending { buffered, .. })) => {
+                let cost = payload.len() + 16;
+                if self.pending_bytes + cost > self.config.max_pending_bytes {
+                    return Err(ProtocolError::PendingOverflow(rid));
+                }
+                self.pending_bytes += cost;
+                buffered.push((ty, payload.to_vec()));
+            }
+            _ => {} // closed or unknown channel: dropped
+        }
+        Ok(())
+    }
+
+    fn on_batch(&mut self, r: &mut Reader<'_>) -> Result<(), ProtocolError> {
+        let mut rid = r.uint()?;
+        while !r.is_empty() {
+            let len = r.uint()?;
+            if len == 0 {
+                rid = r.uint()?;
+                continue;
+            }
+            let len = usize::try_from(len).map_err(|_| DecodeError::UnexpectedEnd)?;
+            // protomux clamps an overlong item to the end of the batch.
+            let item = r.bytes(len.min(r.remaining().len()))?;
+            self.dispatch(rid, &mut Reader::new(item), false)?;
+        }
+        Ok(())
+    }
+
+    fn on_open(&mut self, r: &mut Reader<'_>) -> Result<(), ProtocolError> {
+        let rid = r.uint()?;
+        let protocol = r.string(self.config.max_protocol_len)?.to_owned();
+        let id = r.buffer(self.config.max_id_len)?;
+        let id = (!id.is_empty()).then(|| id.to_vec());
+        let handshake = r.rest().to_vec();
+        if rid == 0 {
+            let mut msg = vec![2];
+            put_uint(&mut msg, 0);
+            self.write(0, msg);
+            return Ok(());
+        }
+        let i = slot(rid);
+        if i == self.remote.len() && self.remote.len() < self.config.max_remote_channels {
+            self.remote.push(None);
+        }
+        if !matches!(self.remote.get(i), Some(None)) {
+            return Err(ProtocolError::InvalidOpen(rid));
+        }
+        let key: Key = (protocol, id);
+        if let Some(lid) = self.outgoing.remove(&key) {
+            set(&mut self.remote, i, Some(Remote::Bound(lid)));
+            if let Some(Some(l)) = self.local.get_mut(slot(lid)) {
+                l.remote = Some(rid);
+            }
+            self.events.push_back(MuxEvent::Opened {
+                channel: ChannelId(lid),
+                handshake,
+            });
+            return Ok(());
+        }
+        // A late open for a channel we closed before it was answered frees its id.
+        if let Some(pos) = self.closed_unacked.iter().position(|(_, k)| *k == key) {
+            let (lid, _) = self.closed_unacked.swap_remove(pos);
+            self.free.push(lid);
+            return Ok(());
+        }
+        // Channels are unique per (protocol, id): a second one is refused.
+        if self.local_keys.contains_key(&key) {
+            let mut msg = vec![2];
+            put_uint(&mut msg, rid);
+            self.write(0, msg);
+            return Ok(());
+        }
+        let (protocol, id) = key.clone();
+        self.pending_keys.insert(key.clone(), rid);
+        set(
+            &mut self.remote,
+            i,
+            Some(Remote::Pending {
+                key,
+                handshake,
+                buffered: Vec::new(),
+            }),
+        );
+        self.events.push_back(MuxEvent::RemoteOpen {
+            pending: PendingOpen(rid),
+            protocol,
+            id,
+        });
+        Ok(())
+    }
+
+    fn on_reject(&mut self, lid: u64) {
+        if let Some(pos) = self.closed_unacked.iter().position(|(l, _)| *l == lid) {
+            self.closed_unacked.swap_remove(pos);
+            self.free.push(lid);
+            return;
+        }
+        if let Some(Some(l)) = self.local.get(slot(lid))
+            && l.remote.is_none()
+        {
+            let key = l.key.clone();
+            self.outgoing.remove(&key);
+            self.local_keys.remove(&key);
+            set(&mut self.local, slot(lid), None);
+            self.free.push(lid);
+            self.events.push_back(MuxEvent::Closed {
+                channel: ChannelId(lid),
+            });
+        }
+    }
+
+    fn on_close(&mut self, rid: u64) {
+        match self.remote.get_mut(slot(rid)).map(Option::take) {
+            Some(Some(Remote::Bound(lid))) => {
+                if let Some(Some(l)) = self.local.get_mut(slot(lid)).map(Option::take) {
+                    self.local_keys.remove(&l.key);
+                }
+                self.free.push(lid);
+                // protomux does not answer a remote close with a close.
+                self.events.push_back(MuxEvent::Closed {
+                    channel: ChannelId(lid),
+                });
+            }
+            Some(Some(Remote::Pending { buffered, key, .. })) => {
+                self.pending_bytes -= buffered.iter().map(|(_, b)| b.len() + 16).sum::<usize>();
+                self.pending_keys.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
+    /// Binds local `lid` to the pending remote open `rid`; false if `rid` is not pending.
+    fn bind(&mut self, lid: u64, rid: u64) -> bool {
+        let Some(Some(Remote::Pending {
+            handshake,
+            buffered,
+            ..
+        })) = self.remote.get_mut(slot(rid)).map(Option::take)
+        else {
+            return false;
+        };
+        self.pending_bytes -= buffered.iter().map(|(_, b)| b.len() + 16).sum::<usize>();
+        set(&mut self.remote, slot(rid), Some(Remote::Bound(lid)));
+        if let Some(Some(l)) = self.local.get_mut(slot(lid)) {
+            l.remote = Some(rid);
+        }
+        let channel = ChannelId(lid);
+        self.events
+            .push_back(MuxEvent::Opened { channel, handshake });
+        for (message_type, payload) in buffered {
+            self.events.push_back(MuxEvent::Message {
+                channel,
+                message_type,
+                payload,
+            });
+        }
+        true
+    }
+
+    /// Queues `type || payload` on local channel `lid` (0 for control messages).
+    fn write(&mut self, lid: u64, item: Vec<u8>) {
+        if self.corked == 0 {
+            let mut msg = Vec::with_capacity(item.len() + 2);
+            put_uint(&mut msg, lid);
+            msg.extend_from_slice(&item);
+            self.out.push_back(msg);
+            return;
+        }
+        if self.batch_len >= MAX_BATCH {
+            self.flush_batch();
+        }
+        self.batch_len += item.len() + 10;
+        self.batch.push((lid, item));
+    }
+
+    fn flush_batch(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_len = 0;
+        let Some(&(first, _)) = batch.first() else {
+            return;
+        };
+        let mut msg = vec![0, 0];
+        put_uint(&mut msg, first);
+        let mut prev = first;
+        for (lid, item) in batch {
+            if lid != prev {
+                msg.push(0);
+                put_uint(&mut msg, lid);
+                prev = lid;
+            }
+            put_buffer(&mut msg, &item);
+        }
+        self.out.push_back(msg);
+    }
+}
+
+/// Stores into a table slot; ids come from our own bookkeeping, so a miss cannot happen, but it
+/// must not panic either.
+fn set<T>(table: &mut [Option<T>], i: usize, v: Option<T>) {
+    if let Some(s) = table.get_mut(i) {
+        *s = v;
+    }
+}
+
+fn slot(id: u64) -> usize {
+    usize::try_from(id).unwrap_or(usize::MAX).wrapping_sub(1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! Protomux framing, pairing, batches and id allocation.
+
+use super::*;
+
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s.replace(' ', "")).unwrap()
+}
+
+fn drain(m: &mut Mux) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| m.poll_message()).collect()
+}
+
+fn events(m: &mut Mux) -> Vec<MuxEvent> {
+    std::iter::from_fn(|| m.poll_event()).collect()
+}
+
+fn deliver(from: &mut Mux, to: &mut Mux) {
+    for msg in drain(from) {
+        to.handle_message(&msg).unwrap();
+    }
+}
+
+#[test]
+fn open_frames_match_spec_examples() {
+    let mut a = Mux::default();
+    let ch = a
+        .open("hypercore/alpha", Some(&[0xdd; 32]), &h("01aa"))
+        .unwrap();
+    assert_eq!(ch.get(), 1);
+    let mut expect = h("0001010f");
+    expect.extend_from_slice(b"hypercore/alpha");
+    expect.push(0x20);
+    expect.extend_from_slice(&[0xdd; 32]);
+    expect.extend_from_slice(&h("01aa"));
+    assert_eq!(drain(&mut a), vec![expect]);
+    a.close(ch).unwrap();
+    assert_eq!(drain(&mut a), vec![h("000301")]);
+}
+
+#[test]
+fn both_sides_open_then_messages_flow() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    let ca = a.open("p", Some(b"x"), b"ha").unwrap();
+    let cb = b.open("p", Some(b"x"), b"hb").unwrap();
+    deliver(&mut a, &mut b);
+    deliver(&mut b, &mut a);
+    assert_eq!(
+        events(&mut a),
+        vec![MuxEvent::Opened {
+            channel: ca,
+            handshake: b"hb".to_vec()
+        }]
+    );
+    assert_eq!(
+        events(&mut b),
+        vec![MuxEvent::Opened {
+            channel: cb,
+            handshake: b"ha".to_vec()
+        }]
+    );
+    assert!(a.is_open(ca));
+    a.send(ca, 3, b"pay").unwrap();
+    assert_eq!(a.out.front().unwrap(), &h("0103706179"));
+    deliver(&mut a, &mut b);
+    assert_eq!(
+        events(&mut b),
+        vec![MuxEvent::Message {
+            channel: cb,
+            message_type: 3,
+            payload: b"pay".to_vec()
+        }]
+    );
+    a.close(ca).unwrap();
+    deliver(&mut a, &mut b);
+    assert_eq!(events(&mut b), vec![MuxEvent::Closed { channel: cb }]);
+    assert!(!b.is_open(cb));
+}
+
+#[test]
+fn remote_open_buffers_until_accepted() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    let ca = a.open("p", None, b"").unwrap();
+    a.send(ca, 0, b"early").unwrap();
+    deliver(&mut a, &mut b);
+    let ev = events(&mut b);
+    let [
+        MuxEvent::RemoteOpen {
+            pending: _,
+            protocol,
+            id,
+        },
+    ] = ev.as_slice()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!((protocol.as_str(), id), ("p", &None));
+    let cb = b.open("p", None, b"").unwrap();
+    assert_eq!(
+        events(&mut b),
+        vec![
+            MuxEvent::Opened {
+                channel: cb,
+                handshake: vec![]
+            },
+            MuxEvent::Message {
+                channel: cb,
+                message_type: 0,
+                payload: b"early".to_vec()
+            },
+        ]
+    );
+    deliver(&mut b, &mut a);
+    assert!(matches!(
+        events(&mut a).as_slice(),
+        [MuxEvent::Opened { .. }]
+    ));
+}
+
+#[test]
+fn reject_closes_the_opener_and_frees_its_id() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    let ca = a.open("p", None, b"").unwrap();
+    deliver(&mut a, &mut b);
+    let Some(MuxEvent::RemoteOpen { pending, .. }) = b.poll_event() else {
+        panic!()
+    };
+    b.reject(pending);
+    assert_eq!(b.out.front().unwrap(), &h("000201"));
+    deliver(&mut b, &mut a);
+    assert_eq!(events(&mut a), vec![MuxEvent::Closed { channel: ca }]);
+    // The id is reused.
+    assert_eq!(a.open("q", None, b"").unwrap(), ca);
+}
+
+#[test]
+fn batches_both_ways() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    a.cork();
+    let ca = a.open("p", None, b"").unwrap();
+    a.send(ca, 5, b"s").unwrap();
+    a.send(ca, 4, b"r").unwrap();
+    assert!(a.poll_message().is_none());
+    a.uncork();
+    let msgs = drain(&mut a);
+    // 00 00 <ch 0> <len> <open item> 00 <ch 1> <len> <item> <len> <item>
+    assert_eq!(
+        msgs,
+        vec![h("0000 00 05 0101 0170 00 00 01 02 0573 02 0472")]
+    );
+    for m in &msgs {
+        b.handle_message(m).unwrap();
+    }
+    let _ = b.open("p", None, b"").unwrap();
+    let ev = events(&mut b);
+    assert_eq!(ev.len(), 4);
+    assert!(matches!(
+        &ev[3],
+        MuxEvent::Message {
+            message_type: 4,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn invalid_opens_and_garbage() {
+    let mut b = Mux::default();
+    // Remote id 2 before 1: not dense.
+    assert_eq!(
+        b.handle_message(&h("0001 02 0170 00")),
+        Err(ProtocolError::InvalidOpen(2))
+    );
+    let mut b = Mux::default();
+    b.handle_message(&h("0001 01 0170 00")).unwrap();
+    assert_eq!(
+        b.handle_message(&h("0001 01 0170 00")),
+        Err(ProtocolError::InvalidOpen(1))
+    );
+    // Open on channel 0 is rejected.
+    let mut b = Mux::default();
+    b.handle_message(&h("0001 00 0170 00")).unwrap();
+    assert_eq!(drain(&mut b), vec![h("000200")]);
+    // Unknown channels and types are dropped, truncated input is an error, empty is ignored.
+    let mut b = Mux::default();
+    b.handle_message(&h("0705aa")).unwrap();
+    b.handle_message(&h("0009")).unwrap();
+    b.handle_message(&[]).unwrap();
+    assert!(b.handle_message(&h("0001")).is_err());
+    assert!(events(&mut b).is_empty());
+}
+
+#[test]
+fn pending_buffer_is_bounded() {
+    let mut b = Mux::new(MuxConfig {
+        max_pending_bytes: 100,
+        ..MuxConfig::default()
+    });
+    b.handle_message(&h("0001 01 0170 00")).unwrap();
+    let mut big = h("0100");
+    big.extend_from_slice(&[0; 90]);
+    assert_eq!(
+        b.handle_message(&big),
+        Err(ProtocolError::PendingOverflow(1))
+    );
+}
+
+#[test]
+fn thousands_of_channels_pair_quickly() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    let n = 5000u32;
+    for i in 0..n {
+        a.open("hypercore/alpha", Some(&i.to_le_bytes()), b"")
+            .unwrap();
+    }
+    deliver(&mut a, &mut b);
+    for e in events(&mut b) {
+        let MuxEvent::RemoteOpen { protocol, id, .. } = e else {
+            panic!()
+        };
+        b.open(&protocol, id.as_deref(), b"").unwrap();
+    }
+    deliver(&mut b, &mut a);
+    let opened = events(&mut a)
+        .iter()
+        .filter(|e| matches!(e, MuxEvent::Opened { .. }))
+        .count();
+    assert_eq!(opened, n as usize);
+    assert_eq!(events(&mut b).len(), n as usize);
+}

@@ -1,0 +1,844 @@
+//! [`Peer`]: hypercore replication with one remote over one protomux stream (spec §9.3–§9.10).
+//!
+//! The peer owns a [`Mux`] and one state machine per core channel (`hypercore/alpha`, id =
+//! discovery key). It checks capabilities, runs the `sync` rules, tracks the requests it sent
+//! (many in flight, each with a deadline) and the requests the remote sent, and reports
+//! everything else as [`Event`]s. It never touches storage: the layer above answers
+//! [`Event::Request`] with [`Peer::send_data`] or [`Peer::send_no_data`], verifies the proofs
+//! in [`Event::Data`], and decides what to [`Peer::request`].
+//!
+//! # Answering events
+//!
+//! | event | the layer above |
+//! |---|---|
+//! | [`Event::RemoteOpen`] (`hypercore/alpha`, id = discovery key) | [`Peer::open_core`] with the core's key if it has the core, else [`Peer::reject`] |
+//! | [`Event::CoreOpened`] / [`Event::Synced`] | decide what to fetch: [`Peer::upgrade_to_request`], [`Peer::request`], [`Peer::send_want`] |
+//! | [`Event::Request`] | read the block and build the proof, then [`Peer::send_data`] or [`Peer::send_no_data`] |
+//! | [`Event::Cancelled`] | drop the pending answer (a late [`Peer::send_data`] is a no-op) |
+//! | [`Event::Data`] / [`Event::Unsolicited`] | verify, store, then [`Peer::update_core`] with the new length |
+//! | [`Event::Want`] | [`Peer::send_range`] or [`Peer::send_bitfield`] |
+//! | [`Event::RequestTimedOut`] / [`Event::NoData`] | ask another peer |
+//! | [`Event::Failed`] | destroy the stream |
+//!
+//! Local appends and truncations go through [`Peer::update_core`], which re-sends `sync` and
+//! recomputes `canUpgrade` as hypercore does.
+//!
+//! The peer works on messages (decrypted protomux frames). Put it behind a
+//! [`SecretStream`](crate::stream::SecretStream) (see [`Connection`](crate::Connection)), or
+//! use it directly when the transport already provides message boundaries and encryption
+//! ("plain" mode), given the [`Session`].
+
+mod availability;
+mod channel;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use channel::{CoreChannel, Inflight};
+pub use channel::{CoreState, RemoteState};
+
+use crate::error::{ApiMisuse, ProtocolError};
+use crate::mux::{ChannelId, Mux, MuxConfig, MuxEvent, PendingOpen};
+use crate::timer::{Timer, TimerTable, Timestamp};
+use crate::wire::{
+    self, Data, Extension, Handshake, Message, NoData, Range, Request, RequestBlock, RequestSeek,
+    RequestUpgrade, Want,
+};
+
+/// Limits and timers of a [`Peer`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PeerConfig {
+    /// Most requests we keep in flight per core channel (hypercore: 16, ×3 on TCP).
+    pub max_inflight: usize,
+    /// Most unanswered requests the remote may have with us per core channel.
+    pub max_remote_requests: usize,
+    /// How long a request may stay unanswered before [`Event::RequestTimedOut`].
+    pub request_timeout: Duration,
+    /// Protomux limits.
+    pub mux: MuxConfig,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            max_inflight: 48,
+            max_remote_requests: 1024,
+            request_timeout: Duration::from_secs(30),
+            mux: MuxConfig::default(),
+        }
+    }
+}
+
+/// The secret-stream session a peer runs in: the role and the handshake hash bind
+/// capabilities to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Whether we are the secret-stream initiator.
+    pub initiator: bool,
+    /// The handshake hash.
+    pub handshake_hash: [u8; 64],
+    /// The remote's static public key.
+    pub remote_public_key: [u8; 32],
+}
+
+/// A core replicated on this stream. Never reused within one [`Peer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoreId(u64);
+
+/// What to ask for in a [`Peer::request`]; the id and fork are filled in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// A block and `nodes` missing proof nodes.
+    pub block: Option<RequestBlock>,
+    /// A tree node and its proof.
+    pub hash: Option<RequestBlock>,
+    /// A byte offset.
+    pub seek: Option<RequestSeek>,
+    /// An upgrade (see [`Peer::upgrade_to_request`]).
+    pub upgrade: Option<RequestUpgrade>,
+    /// Ask for the manifest.
+    pub manifest: bool,
+    /// 0 normal, 1 high, 2 very high.
+    pub priority: u64,
+}
+
+/// Something the peer reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Event {
+    /// The remote opened a channel no local core waits for. For `hypercore/alpha` the id is
+    /// the discovery key: accept with [`Peer::open_core`] (which needs the core key) or refuse
+    /// with [`Peer::reject`]. Other protocols can only be rejected here.
+    RemoteOpen {
+        /// The pending open.
+        pending: PendingOpen,
+        /// Its protocol.
+        protocol: String,
+        /// Its channel id.
+        id: Option<Vec<u8>>,
+    },
+    /// Both sides opened the core's channel and the remote's capability is valid.
+    CoreOpened {
+        /// The core.
+        core: CoreId,
+    },
+    /// The channel closed (remote close, reject, or idle).
+    CoreClosed {
+        /// The core.
+        core: CoreId,
+    },
+    /// The remote sent `sync`; its state is in the payload.
+    Synced {
+        /// The core.
+        core: CoreId,
+        /// What the remote announced.
+        remote: RemoteState,
+    },
+    /// The remote wants a proof: answer with [`Peer::send_data`] or [`Peer::send_no_data`].
+    Request {
+        /// The core.
+        core: CoreId,
+        /// The request as sent.
+        request: Request,
+    },
+    /// The remote cancelled one of its requests: do not answer it.
+    Cancelled {
+        /// The core.
+        core: CoreId,
+        /// The remote's request id.
+        request: u64,
+    },
+    /// A reply to one of our requests (still to be verified).
+    Data {
+        /// The core.
+        core: CoreId,
+        /// The reply.
+        data: Box<Data>,
+    },
+    /// `data` not matching any of our requests but acceptable unsolicited: a fork proof
+    /// (`fork` above ours) or a conflict proof / hypercore 11 push (`request == 0`).
+    Unsolicited {
+        /// The core.
+        core: CoreId,
+        /// The proof.
+        data: Box<Data>,
+    },
+    /// The remote has nothing for our request.
+    NoData {
+        /// The core.
+        core: CoreId,
+        /// Our request id.
+        request: u64,
+    },
+    /// Our request got no reply in time; it is no longer tracked (a cancel was sent).
+    RequestTimedOut {
+        /// The core.
+        core: CoreId,
+        /// Our request id.
+        request: u64,
+    },
+    /// The remote asks which blocks of a range we have.
+    Want {
+        /// The core.
+        core: CoreId,
+        /// The range.
+        want: Want,
+    },
+    /// Availability from the remote (`range`).
+    Range {
+        /// The core.
+        core: CoreId,
+        /// The range.
+        range: Range,
+    },
+    /// Availability from the remote (`bitfield`, start a multiple of 32).
+    Bitfield {
+        /// The core.
+        core: CoreId,
+        /// The words.
+        bitfield: wire::Bitfield,
+    },
+    /// An extension message (the name already resolved).
+    Extension {
+        /// The core.
+        core: CoreId,
+        /// Extension name.
+        name: String,
+        /// Payload.
+        message: Vec<u8>,
+    },
+    /// The remote misbehaved: destroy the stream.
+    Failed(ProtocolError),
+}
+
+/// Replication with one remote over one stream.
+#[derive(Debug)]
+pub struct Peer {
+    config: PeerConfig,
+    session: Option<Session>,
+    mux: Mux,
+    cores: HashMap<CoreId, CoreChannel>,
+    by_channel: HashMap<ChannelId, CoreId>,
+    next_core: u64,
+    deadlines: BTreeSet<(Timestamp, CoreId, u64)>,
+    timers: TimerTable,
+    events: VecDeque<Event>,
+    failed: Option<ProtocolError>,
+}
+
+impl Peer {
+    /// A peer whose session is known (plain mode, or after the handshake completed).
+    #[must_use]
+    pub fn new(session: Session, config: PeerConfig) -> Self {
+        Self {
+            mux: Mux::new(config.mux.clone()),
+            config,
+            session: Some(session),
+            cores: HashMap::new(),
+            by_channel: HashMap::new(),
+            next_core: 1,
+            deadlines: BTreeSet::new(),
+            timers: TimerTable::default(),
+            events: VecDeque::new(),
+            failed: None,
+        }
+    }
+
+    /// The session.
+    #[must_use]
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// Opens (or accepts) the channel of a core: sends our open (channel id = the discovery key
+    /// of `key`) with our capability. If the remote already opened it, the channel opens now.
+    pub fn open_core(&mut self, key: &[u8; 32], local: CoreState) -> Result<CoreId, ApiMisuse> {
+        let dk = corestore_keys::Key::from_bytes(*key)
+            .discovery_key()
+            .to_bytes();
+        self.open_core_with(key, &dk, local)
+    }
+
+    /// [`Peer::open_core`] with an explicit channel id (tests use a mismatching one).
+    pub(crate) fn open_core_with(
+        &mut self,
+        key: &[u8; 32],
+        discovery_key: &[u8; 32],
+        local: CoreState,
+    ) -> Result<CoreId, ApiMisuse> {
+        if self.failed.is_some() {
+            return Err(ApiMisuse::Closed);
+        }
+        let session = self.session.as_ref().ok_or(ApiMisuse::NotReady)?;
+        let mut hs = Vec::with_capacity(33);
+        let capability = wire::capability(&session.handshake_hash, session.initiator, key);
+        Handshake {
+            seeks: true,
+            capability,
+        }
+        .encode(&mut hs);
+        let channel = self.mux.open(wire::PROTOCOL, Some(discovery_key), &hs)?;
+        let core = CoreId(self.next_core);
+        self.next_core += 1;
+        self.cores
+            .insert(core, CoreChannel::new(*key, *discovery_key, channel, local));
+        self.by_channel.insert(channel, core);
+        if let Err(e) = self.process_mux_events() {
+            self.fail(e);
+        }
+        Ok(core)
+    }
+
+    /// Refuses a remote open reported as [`Event::RemoteOpen`].
+    pub fn reject(&mut self, pending: PendingOpen) {
+        self.mux.reject(pending);
+    }
+
+    /// Closes a core's channel.
+    pub fn close_core(&mut self, core: CoreId) -> Result<(), ApiMisuse> {
+        let c = self.cores.remove(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        self.by_channel.remove(&c.channel);
+        for id in c.inflight.keys() {
+            self.deadlines.retain(|d| !(d.1 == core && d.2 == *id));
+        }
+        self.update_timer();
+        self.mux.close(c.channel)
+    }
+
+    /// Tells the peer our local state changed (append, truncate, download state); a `sync` is
+    /// sent when the remote must learn about it.
+    pub fn update_core(&mut self, core: CoreId, state: CoreState) -> Result<(), ApiMisuse> {
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        if c.on_local_update(state) {
+            self.send_sync(core)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a `sync` now.
+    pub fn send_sync(&mut self, core: CoreId) -> Result<(), ApiMisuse> {
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let m = Message::Sync(c.sync_message());
+        let ch = c.channel;
+        self.send(ch, &m)
+    }
+
+    /// The key and discovery key of a core.
+    #[must_use]
+    pub fn core_keys(&self, core: CoreId) -> Option<([u8; 32], [u8; 32])> {
+        self.cores.get(&core).map(|c| (c.key, c.discovery_key))
+    }
+
+    /// The remote's announced state for a core.
+    #[must_use]
+    pub fn remote_state(&self, core: CoreId) -> Option<RemoteState> {
+        self.cores.get(&core).map(|c| c.remote)
+    }
+
+    /// The upgrade a request should carry now, per hypercore's rules (remote can upgrade, is
+    /// longer, acknowledged our length, and no upgrade is in flight).
+    #[must_use]
+    pub fn upgrade_to_request(&self, core: CoreId) -> Option<RequestUpgrade> {
+        self.cores
+            .get(&core)
+            .and_then(CoreChannel::upgrade_to_request)
+    }
+
+    /// Whether the remote announced block `index` of a core (its contiguous prefix, `range`
+    /// and `bitfield` messages) within its length. Request blocks only from peers that have
+    /// them; otherwise [`Peer::send_want`] the enclosing segment first.
+    #[must_use]
+    pub fn remote_has(&self, core: CoreId, index: u64) -> bool {
+        self.cores.get(&core).is_some_and(|c| c.remote_has(index))
+    }
+
+    /// Sends a conflict probe (spec §9.9): `request {id: 0, fork: remote fork, upgrade: {0,
+    /// length}}`. The reply arrives as [`Event::Unsolicited`] with `request == 0`.
+    pub fn probe(&mut self, core: CoreId, length: u64) -> Result<(), ApiMisuse> {
+        let c = self.cores.get(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let request = Request {
+            fork: c.remote.fork,
+            upgrade: Some(RequestUpgrade { start: 0, length }),
+            ..Request::default()
+        };
+        let ch = c.channel;
+        self.send(ch, &Message::Request(request))
+    }
+
+    /// Sends a request; returns its id. The fork is the remote's fork.
+    pub fn request(
+        &mut self,
+        now: Timestamp,
+        core: CoreId,
+        spec: RequestSpec,
+    ) -> Result<u64, ApiMisuse> {
+        let timeout = self.config.request_timeout;
+        let max = self.config.max_inflight;
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        if spec.block.is_none()
+            && spec.hash.is_none()
+            && spec.seek.is_none()
+            && spec.upgrade.is_none()
+            && !spec.manifest
+        {
+            return Err(ApiMisuse::EmptyRequest);
+        }
+        if c.inflight.len() >= max {
+            return Err(ApiMisuse::TooManyRequests(max));
+        }
+        let id = c.next_request_id;
+        c.next_request_id += 1;
+        let request = Request {
+            id,
+            fork: c.remote.fork,
+            block: spec.block,
+            hash: spec.hash,
+            seek: spec.seek,
+            upgrade: spec.upgrade,
+            manifest: spec.manifest,
+            priority: spec.priority,
+        };
+        let msg = Message::Request(request.clone());
+        let deadline = now + timeout;
+        c.inflight.insert(id, Inflight { request, deadline });
+        let ch = c.channel;
+        self.deadlines.insert((deadline, core, id));
+        self.update_timer();
+        tracing::trace!(core = core.0, id, "request");
+        self.send(ch, &msg)?;
+        Ok(id)
+    }
+
+    /// Cancels one of our requests.
+    pub fn cancel(&mut self, core: CoreId, request: u64) -> Result<(), ApiMisuse> {
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let inflight = c
+            .inflight
+            .remove(&request)
+            .ok_or(ApiMisuse::UnknownRequest(request))?;
+        let ch = c.channel;
+        self.deadlines.remove(&(inflight.deadline, core, request));
+        self.update_timer();
+        self.send(ch, &Message::Cancel(request))
+    }
+
+    /// The number of our requests in flight for a core.
+    #[must_use]
+    pub fn inflight(&self, core: CoreId) -> usize {
+        self.cores.get(&core).map_or(0, |c| c.inflight.len())
+    }
+
+    /// Answers a remote request with a proof. `data.request` names the request. Returns
+    /// `Ok(false)` (sending nothing) if the remote cancelled it meanwhile.
+    pub fn send_data(&mut self, core: CoreId, data: Data) -> Result<bool, ApiMisuse> {
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let known = c.remote_requests.remove(&data.request);
+        if data.request != 0 && !known {
+            return Ok(false);
+        }
+        let ch = c.channel;
+        self.send(ch, &Message::Data(Box::new(data)))?;
+        Ok(true)
+    }
+
+    /// Answers a remote request with `noData`. Returns `Ok(false)` if it was cancelled.
+    pub fn send_no_data(&mut self, core: CoreId, request: u64) -> Result<bool, ApiMisuse> {
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        if !c.remote_requests.remove(&request) {
+            return Ok(false);
+        }
+        let ch = c.channel;
+        self.send(
+            ch,
+            &Message::NoData(NoData {
+                request,
+                reason: None,
+            }),
+        )?;
+        Ok(true)
+    }
+
+    /// Sends `range` (availability).
+    pub fn send_range(&mut self, core: CoreId, range: Range) -> Result<(), ApiMisuse> {
+        let ch = self.channel(core)?;
+        self.send(ch, &Message::Range(range))
+    }
+
+    /// Sends `want` for a block range.
+    pub fn send_want(&mut self, core: CoreId, start: u64, length: u64) -> Result<(), ApiMisuse> {
+        let ch = self.channel(core)?;
+        self.send(
+            ch,
+            &Message::Want(Want {
+                start,
+                length,
+                any: false,
+            }),
+        )
+    }
+
+    /// Sends `bitfield` words.
+    pub fn send_bitfield(
+        &mut self,
+        core: CoreId,
+        bitfield: wire::Bitfield,
+    ) -> Result<(), ApiMisuse> {
+        let ch = self.channel(core)?;
+        self.send(ch, &Message::Bitfield(bitfield))
+    }
+
+    /// Sends an extension message (the name is elided when it repeats the last one sent).
+    pub fn send_extension(
+        &mut self,
+        core: CoreId,
+        name: &str,
+        message: &[u8],
+    ) -> Result<(), ApiMisuse> {
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let wire_name = if c.last_extension_sent.as_deref() == Some(name) {
+            String::new()
+        } else {
+            c.last_extension_sent = Some(name.to_owned());
+            name.to_owned()
+        };
+        let ch = c.channel;
+        self.send(
+            ch,
+            &Message::Extension(Extension {
+                name: wire_name,
+                message: message.to_vec(),
+            }),
+        )
+    }
+
+    /// Collects outgoing messages into one batch until [`Peer::uncork`].
+    pub fn cork(&mut self) {
+        self.mux.cork();
+    }
+
+    /// Ends a [`Peer::cork`].
+    pub fn uncork(&mut self) {
+        self.mux.uncork();
+    }
+
+    /// Handles one decrypted message. On error the peer is failed and the stream must be
+    /// destroyed ([`ProtocolError::close_reason`]).
+    pub fn handle_message(&mut self, now: Timestamp, msg: &[u8]) -> Result<(), ProtocolError> {
+        let _ = now;
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = self
+            .mux
+            .handle_message(msg)
+            .and_then(|()| self.process_mux_events());
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// The next message for the secret stream (or the plain transport).
+    pub fn poll_message(&mut self) -> Option<Vec<u8>> {
+        self.mux.poll_message()
+    }
+
+    /// Whether a remote open still waits for [`Peer::open_core`] or [`Peer::reject`].
+    #[must_use]
+    pub fn is_pending(&self, pending: PendingOpen) -> bool {
+        self.mux.is_pending(pending)
+    }
+
+    /// The next event. A [`Event::RemoteOpen`] that an [`Peer::open_core`] already answered
+    /// is skipped.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            let e = self.events.pop_front()?;
+            match &e {
+                Event::RemoteOpen { pending, .. } if !self.mux.is_pending(*pending) => {}
+                _ => return Some(e),
+            }
+        }
+    }
+
+    /// The next time [`Peer::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.next_timeout()
+    }
+
+    /// Expires requests whose deadline passed: each gets a `cancel` and
+    /// [`Event::RequestTimedOut`].
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.timers.expire(now).next().is_none() {
+            return;
+        }
+        while let Some(&(deadline, core, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(c) = self.cores.get_mut(&core)
+                && c.inflight.remove(&id).is_some()
+            {
+                let ch = c.channel;
+                let _ = self.send(ch, &Message::Cancel(id));
+                self.events
+                    .push_back(Event::RequestTimedOut { core, request: id });
+            }
+        }
+        self.update_timer();
+    }
+
+    fn update_timer(&mut self) {
+        match self.deadlines.first() {
+            Some(&(d, _, _)) => self.timers.set(Timer::RequestTimeout, d),
+            None => self.timers.stop(Timer::RequestTimeout),
+        }
+    }
+
+    fn channel(&self, core: CoreId) -> Result<ChannelId, ApiMisuse> {
+        self.cores
+            .get(&core)
+            .map(|c| c.channel)
+            .ok_or(ApiMisuse::UnknownChannel)
+    }
+
+    fn send(&mut self, ch: ChannelId, m: &Message) -> Result<(), ApiMisuse> {
+        if self.failed.is_some() {
+            return Err(ApiMisuse::Closed);
+        }
+        self.mux.send(ch, m.message_type(), &m.encode())
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        tracing::debug!(error = %e, "replication stream failed");
+        if self.failed.is_none() {
+            self.failed = Some(e.clone());
+            self.events.push_back(Event::Failed(e.clone()));
+        }
+        e
+    }
+
+    fn process_mux_events(&mut self) -> Result<(), ProtocolError> {
+        while let Some(ev) = self.mux.poll_event() {
+            match ev {
+                MuxEvent::RemoteOpen {
+                    pending,
+                    protocol,
+                    id,
+                } => {
+                    self.events.push_back(Event::RemoteOpen {
+                        pending,
+                        protocol,
+                        id,
+                    });
+                }
+                MuxEvent::Opened { channel, handshake } => self.on_opened(channel, &handshake)?,
+                MuxEvent::Closed { channel } => {
+                    if let Some(core) = self.by_channel.remove(&channel) {
+                        if let Some(c) = self.cores.remove(&core) {
+                            for (id, i) in c.inflight {
+                                self.deadlines.remove(&(i.deadline, core, id));
+                            }
+                        }
+                        self.update_timer();
+                        self.events.push_back(Event::CoreClosed { core });
+                    }
+                }
+                MuxEvent::Message {
+                    channel,
+                    message_type,
+                    payload,
+                } => {
+                    if let Some(&core) = self.by_channel.get(&channel) {
+                        self.on_message(core, message_type, &payload)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_opened(&mut self, channel: ChannelId, handshake: &[u8]) -> Result<(), ProtocolError> {
+        let Some(&core) = self.by_channel.get(&channel) else {
+            return Ok(());
+        };
+        let Some(session) = &self.session else {
+            return Err(ProtocolError::InvalidCapability);
+        };
+        let hs = Handshake::decode(handshake)?;
+        let Some(c) = self.cores.get_mut(&core) else {
+            return Ok(());
+        };
+        let expected = wire::capability(&session.handshake_hash, !session.initiator, &c.key);
+        if hs.capability != expected {
+            return Err(ProtocolError::InvalidCapability);
+        }
+        c.opened = true;
+        c.remote.seeks = hs.seeks;
+        let sync = Message::Sync(c.sync_message());
+        let contig = c.local.contiguous_length.min(c.local.length);
+        tracing::debug!(core = core.0, "core channel open");
+        self.mux.cork();
+        let _ = self.send(channel, &sync);
+        if contig > 0 {
+            let _ = self.send(
+                channel,
+                &Message::Range(Range {
+                    drop: false,
+                    start: 0,
+                    length: contig,
+                }),
+            );
+        }
+        self.mux.uncork();
+        self.events.push_back(Event::CoreOpened { core });
+        Ok(())
+    }
+
+    fn on_message(
+        &mut self,
+        core: CoreId,
+        message_type: u64,
+        payload: &[u8],
+    ) -> Result<(), ProtocolError> {
+        let msg = match Message::decode(message_type, payload) {
+            Ok(m) => m,
+            // Types beyond the ten known ones are ignored, as protomux does.
+            Err(crate::error::DecodeError::UnknownType(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let max_remote = self.config.max_remote_requests;
+        let Some(c) = self.cores.get_mut(&core) else {
+            return Ok(());
+        };
+        if !c.opened {
+            return Ok(());
+        }
+        match msg {
+            Message::Sync(m) => {
+                let (idle, send) = c.on_sync(&m);
+                let remote = c.remote;
+                self.events.push_back(Event::Synced { core, remote });
+                if idle {
+                    let _ = self.close_core(core);
+                    self.events.push_back(Event::CoreClosed { core });
+                } else if send {
+                    let _ = self.send_sync(core);
+                }
+            }
+            Message::Request(request) => {
+                if !c.remote_requests.insert(request.id) {
+                    // An id overwrite cancels the previous request with that id.
+                    self.events.push_back(Event::Cancelled {
+                        core,
+                        request: request.id,
+                    });
+                } else if c.remote_requests.len() > max_remote {
+                    return Err(ProtocolError::TooManyRequests(c.remote_requests.len()));
+                }
+                self.events.push_back(Event::Request { core, request });
+            }
+            Message::Cancel(id) => {
+                if c.remote_requests.remove(&id) {
+                    self.events
+                        .push_back(Event::Cancelled { core, request: id });
+                }
+            }
+            Message::Data(data) => {
+                let matched = c
+                    .inflight
+                    .get(&data.request)
+                    .is_some_and(|i| matches(&i.request, &data));
+                if matched {
+                    if let Some(i) = c.inflight.remove(&data.request) {
+                        self.deadlines.remove(&(i.deadline, core, data.request));
+                    }
+                    self.update_timer();
+                    self.events.push_back(Event::Data { core, data });
+                } else if data.fork > c.local.fork || data.request == 0 {
+                    self.events.push_back(Event::Unsolicited { core, data });
+                } else {
+                    tracing::trace!(
+                        core = core.0,
+                        request = data.request,
+                        "unmatched data dropped"
+                    );
+                }
+            }
+            Message::NoData(m) => {
+                if let Some(i) = c.inflight.remove(&m.request) {
+                    self.deadlines.remove(&(i.deadline, core, m.request));
+                    self.update_timer();
+                    self.events.push_back(Event::NoData {
+                        core,
+                        request: m.request,
+                    });
+                }
+            }
+            Message::Want(want) => self.events.push_back(Event::Want { core, want }),
+            Message::Unwant(_) => {}
+            Message::Bitfield(bitfield) => {
+                if bitfield.start % 32 == 0 {
+                    c.available
+                        .apply_bitfield(bitfield.start, &bitfield.bitfield);
+                    if c.remote.contiguous_length > bitfield.start {
+                        c.remote.contiguous_length = bitfield.start;
+                    }
+                    self.events.push_back(Event::Bitfield { core, bitfield });
+                }
+            }
+            Message::Range(range) => {
+                if range.drop {
+                    c.available.remove(range.start, range.length);
+                } else {
+                    c.available.insert(range.start, range.length);
+                }
+                if range.start == 0 && !range.drop {
+                    c.remote.contiguous_length = c.remote.contiguous_length.max(range.length);
+                } else if range.drop && range.start < c.remote.contiguous_length {
+                    c.remote.contiguous_length = range.start;
+                }
+                self.events.push_back(Event::Range { core, range });
+            }
+            Message::Extension(Extension { name, message }) => {
+                let name = if name.is_empty() {
+                    match &c.last_extension_received {
+                        Some(n) => n.clone(),
+                        None => return Ok(()),
+                    }
+                } else {
+                    c.last_extension_received = Some(name.clone());
+                    name
+                };
+                self.events.push_back(Event::Extension {
+                    core,
+                    name,
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `data` answers `req` (spec §9.7 step 1).
+fn matches(req: &Request, data: &Data) -> bool {
+    data.fork == req.fork
+        && data
+            .block
+            .as_ref()
+            .is_none_or(|b| req.block.is_some_and(|r| r.index == b.index))
+        && data
+            .hash
+            .as_ref()
+            .is_none_or(|h| req.hash.is_some_and(|r| r.index == h.index))
+        && data
+            .seek
+            .as_ref()
+            .is_none_or(|s| req.seek.is_some_and(|r| r.bytes == s.bytes))
+        && (data.upgrade.is_none() || req.upgrade.is_some())
+}
+
+#[cfg(test)]
+mod tests;

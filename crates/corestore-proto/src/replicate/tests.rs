@@ -1,0 +1,243 @@
+//! The sync rules against the §9.11 trace, request matching and bounds, in plain mode.
+
+use super::*;
+
+const KEY: [u8; 32] = [7; 32];
+fn dk() -> [u8; 32] {
+    corestore_keys::Key::from_bytes(KEY)
+        .discovery_key()
+        .to_bytes()
+}
+
+fn session(initiator: bool) -> Session {
+    Session {
+        initiator,
+        handshake_hash: [5; 64],
+        remote_public_key: [0; 32],
+    }
+}
+
+fn deliver(from: &mut Peer, to: &mut Peer) -> Vec<Vec<u8>> {
+    let msgs: Vec<_> = std::iter::from_fn(|| from.poll_message()).collect();
+    for m in &msgs {
+        to.handle_message(Timestamp::ZERO, m).unwrap();
+    }
+    msgs
+}
+
+fn events(p: &mut Peer) -> Vec<Event> {
+    std::iter::from_fn(|| p.poll_event()).collect()
+}
+
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s.replace(' ', "")).unwrap()
+}
+
+type Opened = (Peer, Peer, CoreId, CoreId, Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// A writer of length 3 and an empty reader, both open, in plain mode.
+fn opened() -> Opened {
+    let mut a = Peer::new(session(true), PeerConfig::default());
+    let mut b = Peer::new(session(false), PeerConfig::default());
+    let writer = CoreState {
+        length: 3,
+        contiguous_length: 3,
+        downloading: true,
+        ..CoreState::default()
+    };
+    let ca = a.open_core(&KEY, writer).unwrap();
+    deliver(&mut a, &mut b);
+    let Some(Event::RemoteOpen { .. }) = b.poll_event() else {
+        panic!()
+    };
+    let cb = b
+        .open_core_with(
+            &KEY,
+            &dk(),
+            CoreState {
+                downloading: true,
+                ..CoreState::default()
+            },
+        )
+        .unwrap();
+    let from_b = deliver(&mut b, &mut a);
+    let from_a = deliver(&mut a, &mut b);
+    (a, b, ca, cb, from_a, from_b)
+}
+
+#[test]
+fn open_sends_sync_and_range_batched_like_the_trace() {
+    let (_, mut b, _, cb, from_a, from_b) = opened();
+    // A: batch on ch1 of sync{7, 0, 3, 0} and range{0, 3}; then, having seen B's sync, a fresh
+    // sync because it is longer (trace: `01 00 07 00 03 00`).
+    assert_eq!(
+        from_a,
+        vec![h("000001 050007000300 0408000003"), h("010007000300")]
+    );
+    // B: its open, then a batch with sync{7, 0, 0, 0} (no range: nothing to offer).
+    assert_eq!(from_b[1], h("000001 050007000000"));
+    // B's request of the upgrade is byte-identical to the trace.
+    let _ = events(&mut b);
+    let up = b.upgrade_to_request(cb).unwrap();
+    let id = b
+        .request(
+            Timestamp::ZERO,
+            cb,
+            RequestSpec {
+                upgrade: Some(up),
+                ..RequestSpec::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(id, 1);
+    assert_eq!(b.poll_message().unwrap(), h("01010801000003"));
+}
+
+#[test]
+fn data_must_match_the_request() {
+    let (mut a, mut b, ca, cb, _, _) = opened();
+    let _ = (events(&mut a), events(&mut b));
+    let spec = RequestSpec {
+        block: Some(RequestBlock { index: 2, nodes: 0 }),
+        ..RequestSpec::default()
+    };
+    let id = b.request(Timestamp::ZERO, cb, spec).unwrap();
+    deliver(&mut b, &mut a);
+    let _ = events(&mut a);
+    // Wrong block index: dropped, still in flight.
+    let wrong = Data {
+        request: id,
+        block: Some(wire::DataBlock {
+            index: 1,
+            value: vec![],
+            nodes: vec![],
+        }),
+        ..Data::default()
+    };
+    a.send_data(ca, wrong).unwrap();
+    deliver(&mut a, &mut b);
+    assert!(events(&mut b).is_empty());
+    assert_eq!(b.inflight(cb), 1);
+    // A fork proof is surfaced unsolicited.
+    let fork = Data {
+        request: 0,
+        fork: 1,
+        ..Data::default()
+    };
+    a.send_data(ca, fork.clone()).unwrap();
+    deliver(&mut a, &mut b);
+    assert_eq!(
+        events(&mut b),
+        vec![Event::Unsolicited {
+            core: cb,
+            data: Box::new(fork)
+        }]
+    );
+    // noData completes the request.
+    assert_eq!(a.send_no_data(ca, id), Ok(false), "already answered once");
+    a.mux.send(a.cores[&ca].channel, 4, &[id as u8]).unwrap();
+    deliver(&mut a, &mut b);
+    assert_eq!(
+        events(&mut b),
+        vec![Event::NoData {
+            core: cb,
+            request: id
+        }]
+    );
+    assert_eq!(b.poll_timeout(), None);
+}
+
+#[test]
+fn local_limits_and_misuse() {
+    let config = PeerConfig {
+        max_inflight: 2,
+        ..PeerConfig::default()
+    };
+    let mut b = Peer::new(session(false), config);
+    let cb = b.open_core(&KEY, CoreState::default()).unwrap();
+    let spec = RequestSpec {
+        manifest: true,
+        ..RequestSpec::default()
+    };
+    b.request(Timestamp::ZERO, cb, spec.clone()).unwrap();
+    b.request(Timestamp::ZERO, cb, spec.clone()).unwrap();
+    assert_eq!(
+        b.request(Timestamp::ZERO, cb, spec),
+        Err(ApiMisuse::TooManyRequests(2))
+    );
+    assert_eq!(
+        b.request(Timestamp::ZERO, cb, RequestSpec::default()),
+        Err(ApiMisuse::EmptyRequest)
+    );
+    assert_eq!(b.cancel(cb, 77), Err(ApiMisuse::UnknownRequest(77)));
+    b.cancel(cb, 1).unwrap();
+    b.close_core(cb).unwrap();
+    assert_eq!(b.send_sync(cb), Err(ApiMisuse::UnknownChannel));
+}
+
+#[test]
+fn remote_request_flood_is_bounded() {
+    let (mut a, mut b, _, cb, _, _) = opened();
+    let _ = events(&mut a);
+    let config = PeerConfig {
+        max_remote_requests: 3,
+        ..PeerConfig::default()
+    };
+    a.config = config;
+    let spec = RequestSpec {
+        manifest: true,
+        ..RequestSpec::default()
+    };
+    for _ in 0..4 {
+        b.request(Timestamp::ZERO, cb, spec.clone()).unwrap();
+    }
+    let msgs: Vec<_> = std::iter::from_fn(|| b.poll_message()).collect();
+    let results: Vec<_> = msgs
+        .iter()
+        .map(|m| a.handle_message(Timestamp::ZERO, m))
+        .collect();
+    assert_eq!(
+        results.last().unwrap(),
+        &Err(ProtocolError::TooManyRequests(4))
+    );
+    assert!(events(&mut a).contains(&Event::Failed(ProtocolError::TooManyRequests(4))));
+}
+
+#[test]
+fn undecodable_message_fails_the_peer() {
+    let (mut a, _, _, _, _, _) = opened();
+    // A truncated sync on remote channel 1.
+    assert!(a.handle_message(Timestamp::ZERO, &h("0100 fd")).is_err());
+    assert!(
+        a.handle_message(Timestamp::ZERO, &h("0100 00000000"))
+            .is_err(),
+        "failed peers stay failed"
+    );
+}
+
+#[test]
+fn unknown_protocol_is_reported_and_rejected_cleanly() {
+    let mut b = Peer::new(session(false), PeerConfig::default());
+    // Remote opens "other/proto" with no id on its channel 1.
+    b.handle_message(Timestamp::ZERO, &h("0001 01 0b 6f746865722f70726f746f 00"))
+        .unwrap();
+    let ev = events(&mut b);
+    let [
+        Event::RemoteOpen {
+            pending,
+            protocol,
+            id,
+        },
+    ] = ev.as_slice()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!((protocol.as_str(), id), ("other/proto", &None));
+    assert!(b.is_pending(*pending));
+    b.reject(*pending);
+    assert!(!b.is_pending(*pending));
+    assert_eq!(b.poll_message().unwrap(), h("000201"));
+    // Messages for the rejected channel are dropped; the stream stays healthy.
+    b.handle_message(Timestamp::ZERO, &h("0100 00")).unwrap();
+    assert!(events(&mut b).is_empty());
+}

@@ -1,0 +1,423 @@
+//! [`SecretStream`]: the sans-IO `@hyperswarm/secret-stream` (spec §7): u24 frames, the Noise
+//! XX handshake (or pre-established keys, §7.5), the stream-id/header exchange, encrypted
+//! messages and keep-alives.
+//!
+//! Bytes from the transport go in through [`SecretStream::handle_bytes`]; bytes for the
+//! transport come out of [`SecretStream::poll_transmit`]; decrypted messages come out of
+//! [`SecretStream::poll_event`] as [`StreamEvent::Message`].
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::error::{ApiMisuse, ProtocolError};
+use crate::frame::{FrameDecoder, MAX_FRAME_LEN, encode_frame};
+use crate::noise::{HandshakeResult, KeyPair, NoiseXx, validate_public_key};
+use crate::secretstream::{ABYTES, Decryptor, Encryptor, HEADER_LEN, ID_HEADER_LEN, stream_id};
+use crate::timer::{Timer, TimerTable, Timestamp};
+
+/// The largest plaintext message (one protomux frame) that fits one encrypted frame.
+pub const MAX_MESSAGE_LEN: usize = MAX_FRAME_LEN - ABYTES;
+
+/// The keep-alive interval hypercore sets on its streams.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// Limits and timers of a [`SecretStream`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamConfig {
+    /// The largest frame body accepted from the peer (bounds memory per peer).
+    pub max_frame: usize,
+    /// Send an empty message when nothing was written for this long (`None`: never).
+    pub keep_alive: Option<Duration>,
+    /// Fail the stream when the handshake and header exchange take longer (`None`: never).
+    pub handshake_timeout: Option<Duration>,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            max_frame: MAX_FRAME_LEN,
+            keep_alive: Some(DEFAULT_KEEP_ALIVE),
+            handshake_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Caller-supplied randomness for one stream: the crate has no RNG of its own.
+#[derive(Clone)]
+pub struct Randomness {
+    /// Seed of the ephemeral Noise key pair (fresh random bytes for every stream).
+    pub ephemeral_seed: [u8; 32],
+    /// The secretstream header announced to the peer (fresh random bytes for every stream).
+    pub header: [u8; HEADER_LEN],
+}
+
+impl std::fmt::Debug for Randomness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Randomness").finish_non_exhaustive()
+    }
+}
+
+/// Keys from a handshake done elsewhere (spec §7.5: hyperdht's Noise IK).
+#[derive(Clone)]
+pub struct EstablishedKeys {
+    /// Key for sending.
+    pub tx: [u8; 32],
+    /// Key for receiving.
+    pub rx: [u8; 32],
+    /// The 64-byte handshake hash (binds stream ids and capabilities).
+    pub handshake_hash: [u8; 64],
+    /// The peer's static Ed25519 key.
+    pub remote_public_key: [u8; 32],
+}
+
+impl std::fmt::Debug for EstablishedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EstablishedKeys").finish_non_exhaustive()
+    }
+}
+
+/// Something the stream reports to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum StreamEvent {
+    /// Both headers were exchanged: messages flow in both directions.
+    HandshakeComplete {
+        /// The peer's static Ed25519 key.
+        remote_public_key: [u8; 32],
+        /// The handshake hash, input of replication capabilities.
+        handshake_hash: [u8; 64],
+    },
+    /// One decrypted, non-empty message (one protomux frame).
+    Message(Vec<u8>),
+    /// The stream failed; nothing more will be read or written.
+    Closed(ProtocolError),
+}
+
+/// Bytes appended by [`SecretStream::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// How many bytes were appended.
+    pub len: usize,
+}
+
+enum Phase {
+    Noise(Box<NoiseXx>),
+    /// Handshake done; waiting for the remote's stream-id/header frame.
+    AwaitHeader(Box<HandshakeResult>),
+    Open(Box<HandshakeResult>),
+    Failed(ProtocolError),
+}
+
+/// The sans-IO secret stream of one connection.
+pub struct SecretStream {
+    initiator: bool,
+    config: StreamConfig,
+    phase: Phase,
+    decoder: FrameDecoder,
+    header: [u8; HEADER_LEN],
+    encryptor: Option<Encryptor>,
+    decryptor: Option<Decryptor>,
+    /// Messages sent before our header went out.
+    queued: VecDeque<Vec<u8>>,
+    out: Vec<u8>,
+    events: VecDeque<StreamEvent>,
+    timers: TimerTable,
+    started: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for SecretStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretStream")
+            .field("initiator", &self.initiator)
+            .field("open", &self.is_open())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretStream {
+    /// A stream that runs the Noise XX handshake with `keypair` as its static key.
+    #[must_use]
+    pub fn new(
+        initiator: bool,
+        keypair: KeyPair,
+        random: &Randomness,
+        config: StreamConfig,
+    ) -> Self {
+        let noise = NoiseXx::new(initiator, keypair, &random.ephemeral_seed);
+        let mut s = Self::with_phase(
+            initiator,
+            Phase::Noise(Box::new(noise)),
+            random.header,
+            config,
+        );
+        s.advance_noise(None);
+        s
+    }
+
+    /// A stream over a connection whose keys were established elsewhere (§7.5): it starts at
+    /// the header exchange.
+    pub fn with_keys(
+        initiator: bool,
+        keys: &EstablishedKeys,
+        header: [u8; HEADER_LEN],
+        config: StreamConfig,
+    ) -> Result<Self, ApiMisuse> {
+        validate_public_key(&keys.remote_public_key)?;
+        let hs = HandshakeResult {
+            tx: keys.tx,
+            rx: keys.rx,
+            handshake_hash: keys.handshake_hash,
+            remote_public_key: keys.remote_public_key,
+        };
+        let placeholder = Phase::Failed(ProtocolError::Handshake("not started"));
+        let mut s = Self::with_phase(initiator, placeholder, header, config);
+        s.finish_handshake(hs);
+        Ok(s)
+    }
+
+    fn with_phase(
+        initiator: bool,
+        phase: Phase,
+        header: [u8; HEADER_LEN],
+        config: StreamConfig,
+    ) -> Self {
+        Self {
+            initiator,
+            decoder: FrameDecoder::new(config.max_frame),
+            config,
+            phase,
+            header,
+            encryptor: None,
+            decryptor: None,
+            queued: VecDeque::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            timers: TimerTable::default(),
+            started: None,
+        }
+    }
+
+    /// Whether this side is the Noise initiator.
+    #[must_use]
+    pub fn is_initiator(&self) -> bool {
+        self.initiator
+    }
+
+    /// Whether messages flow in both directions.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open(_))
+    }
+
+    /// The handshake hash once the handshake is done.
+    #[must_use]
+    pub fn handshake_hash(&self) -> Option<[u8; 64]> {
+        match &self.phase {
+            Phase::AwaitHeader(h) | Phase::Open(h) => Some(h.handshake_hash),
+            _ => None,
+        }
+    }
+
+    /// Feeds bytes received from the transport.
+    pub fn handle_bytes(&mut self, now: Timestamp, mut input: &[u8]) -> Result<(), ProtocolError> {
+        self.start(now);
+        if let Phase::Failed(e) = &self.phase {
+            return Err(e.clone());
+        }
+        loop {
+            let frame = match self.decoder.decode(&mut input) {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.fail(e)),
+            };
+            if let Err(e) = self.handle_frame(frame) {
+                return Err(self.fail(e));
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, mut frame: Vec<u8>) -> Result<(), ProtocolError> {
+        match &mut self.phase {
+            Phase::Noise(noise) => {
+                if frame.len() > 65535 {
+                    return Err(ProtocolError::Handshake("message too long"));
+                }
+                let done = noise.read_message(&frame)?;
+                self.advance_noise(done);
+            }
+            Phase::AwaitHeader(hs) => {
+                if frame.len() != ID_HEADER_LEN
+                    || frame[..32] != stream_id(&hs.handshake_hash, !self.initiator)
+                {
+                    return Err(ProtocolError::InvalidHeader);
+                }
+                let mut header = [0u8; HEADER_LEN];
+                header.copy_from_slice(&frame[32..]);
+                self.decryptor = Some(Decryptor::new(&hs.rx, header));
+                let (remote_public_key, handshake_hash) = (hs.remote_public_key, hs.handshake_hash);
+                let Phase::AwaitHeader(hs) =
+                    std::mem::replace(&mut self.phase, Phase::Failed(ProtocolError::InvalidHeader))
+                else {
+                    return Err(ProtocolError::InvalidHeader);
+                };
+                self.phase = Phase::Open(hs);
+                self.timers.stop(Timer::HandshakeDeadline);
+                tracing::debug!(initiator = self.initiator, "secret stream open");
+                self.events.push_back(StreamEvent::HandshakeComplete {
+                    remote_public_key,
+                    handshake_hash,
+                });
+            }
+            Phase::Open(_) => {
+                let Some(d) = &mut self.decryptor else {
+                    return Err(ProtocolError::Decryption);
+                };
+                d.decrypt(&mut frame)?;
+                if !frame.is_empty() {
+                    tracing::trace!(len = frame.len(), "message");
+                    self.events.push_back(StreamEvent::Message(frame));
+                }
+            }
+            Phase::Failed(e) => return Err(e.clone()),
+        }
+        Ok(())
+    }
+
+    /// Writes our Noise message if it is our turn, then finishes when the handshake is done.
+    fn advance_noise(&mut self, mut done: Option<HandshakeResult>) {
+        if let Phase::Noise(noise) = &mut self.phase
+            && noise.is_my_turn()
+        {
+            let mut msg = Vec::new();
+            match noise.write_message(&mut msg) {
+                Ok(d) => {
+                    let _ = encode_frame(&msg, &mut self.out);
+                    done = done.or(d);
+                }
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        if let Some(hs) = done {
+            self.finish_handshake(hs);
+        }
+    }
+
+    fn finish_handshake(&mut self, hs: HandshakeResult) {
+        let (enc, header) = Encryptor::new(&hs.tx, self.header);
+        let mut body = stream_id(&hs.handshake_hash, self.initiator).to_vec();
+        body.extend_from_slice(&header);
+        let _ = encode_frame(&body, &mut self.out);
+        self.encryptor = Some(enc);
+        while let Some(m) = self.queued.pop_front() {
+            self.encrypt_into_out(m);
+        }
+        self.phase = Phase::AwaitHeader(Box::new(hs));
+    }
+
+    fn encrypt_into_out(&mut self, mut msg: Vec<u8>) {
+        if let Some(enc) = &mut self.encryptor {
+            enc.encrypt(&mut msg);
+            let _ = encode_frame(&msg, &mut self.out);
+        }
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        tracing::debug!(error = %e, "secret stream failed");
+        if !matches!(self.phase, Phase::Failed(_)) {
+            self.events.push_back(StreamEvent::Closed(e.clone()));
+        }
+        self.phase = Phase::Failed(e.clone());
+        self.out.clear();
+        self.queued.clear();
+        self.timers = TimerTable::default();
+        e
+    }
+
+    fn start(&mut self, now: Timestamp) {
+        if self.started.is_none() {
+            self.started = Some(now);
+            if let Some(t) = self.config.handshake_timeout
+                && !self.is_open()
+            {
+                self.timers.set(Timer::HandshakeDeadline, now + t);
+            }
+        }
+    }
+
+    /// Queues one message (one protomux frame). Messages sent before the handshake completes
+    /// are held and encrypted once our header is out.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), ApiMisuse> {
+        if msg.len() > MAX_MESSAGE_LEN {
+            return Err(ApiMisuse::MessageTooLarge {
+                limit: MAX_MESSAGE_LEN,
+                got: msg.len(),
+            });
+        }
+        match self.phase {
+            Phase::Failed(_) => Err(ApiMisuse::Closed),
+            _ if self.encryptor.is_none() => {
+                self.queued.push_back(msg.to_vec());
+                Ok(())
+            }
+            _ => {
+                self.encrypt_into_out(msg.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends the bytes to write to the transport.
+    pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<Transmit> {
+        self.start(now);
+        if self.out.is_empty() {
+            return None;
+        }
+        let len = self.out.len();
+        out.append(&mut self.out);
+        if let Some(k) = self.config.keep_alive
+            && self.encryptor.is_some()
+        {
+            self.timers.set(Timer::KeepAlive, now + k);
+        }
+        Some(Transmit { len })
+    }
+
+    /// The next time [`SecretStream::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.next_timeout()
+    }
+
+    /// Handles expired timers: sends a keep-alive or fails a stalled handshake.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        for t in self.timers.expire(now) {
+            match t {
+                Timer::KeepAlive => {
+                    if self.encryptor.is_some() && self.out.is_empty() {
+                        self.encrypt_into_out(Vec::new());
+                    }
+                }
+                Timer::HandshakeDeadline => {
+                    if !self.is_open() {
+                        self.fail(ProtocolError::Handshake("timed out"));
+                    }
+                }
+                Timer::RequestTimeout => {}
+            }
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<StreamEvent> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! Two secret streams talking through in-memory buffers.
+
+use super::*;
+
+fn rand(b: u8) -> Randomness {
+    Randomness {
+        ephemeral_seed: [b; 32],
+        header: [b ^ 0x55; 24],
+    }
+}
+
+fn pair() -> (SecretStream, SecretStream) {
+    let a = SecretStream::new(
+        true,
+        KeyPair::from_seed(&[1; 32]),
+        &rand(3),
+        StreamConfig::default(),
+    );
+    let b = SecretStream::new(
+        false,
+        KeyPair::from_seed(&[2; 32]),
+        &rand(4),
+        StreamConfig::default(),
+    );
+    (a, b)
+}
+
+/// Moves bytes both ways in chunks of `chunk` until quiet.
+fn shuttle(a: &mut SecretStream, b: &mut SecretStream, now: Timestamp, chunk: usize) {
+    for _ in 0..100 {
+        let mut ab = Vec::new();
+        let mut ba = Vec::new();
+        let _ = a.poll_transmit(now, &mut ab);
+        let _ = b.poll_transmit(now, &mut ba);
+        if ab.is_empty() && ba.is_empty() {
+            return;
+        }
+        for c in ab.chunks(chunk) {
+            b.handle_bytes(now, c).unwrap();
+        }
+        for c in ba.chunks(chunk) {
+            a.handle_bytes(now, c).unwrap();
+        }
+    }
+    panic!("did not settle");
+}
+
+fn events(s: &mut SecretStream) -> Vec<StreamEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+#[test]
+fn handshake_header_and_messages_any_chunking() {
+    for chunk in [1, 7, 1000] {
+        let (mut a, mut b) = pair();
+        a.send(b"early").unwrap();
+        shuttle(&mut a, &mut b, Timestamp::ZERO, chunk);
+        let ea = events(&mut a);
+        let eb = events(&mut b);
+        let StreamEvent::HandshakeComplete {
+            handshake_hash: ha,
+            remote_public_key: ra,
+        } = ea[0].clone()
+        else {
+            panic!("{ea:?}")
+        };
+        let StreamEvent::HandshakeComplete {
+            handshake_hash: hb,
+            remote_public_key: rb,
+        } = eb[0].clone()
+        else {
+            panic!("{eb:?}")
+        };
+        assert_eq!(ha, hb);
+        assert_eq!(ra, KeyPair::from_seed(&[2; 32]).public_key());
+        assert_eq!(rb, KeyPair::from_seed(&[1; 32]).public_key());
+        assert_eq!(eb[1], StreamEvent::Message(b"early".to_vec()));
+        b.send(b"reply").unwrap();
+        b.send(&[]).unwrap(); // an empty message is a keep-alive: not delivered
+        shuttle(&mut a, &mut b, Timestamp::ZERO, chunk);
+        assert_eq!(
+            events(&mut a),
+            vec![StreamEvent::Message(b"reply".to_vec())]
+        );
+    }
+}
+
+#[test]
+fn wire_shape_matches_js_trace() {
+    let (mut a, mut b) = pair();
+    let mut out = Vec::new();
+    let _ = a.poll_transmit(Timestamp::ZERO, &mut out);
+    assert_eq!(&out[..3], &[0x20, 0, 0]);
+    b.handle_bytes(Timestamp::ZERO, &out).unwrap();
+    let mut out = Vec::new();
+    let _ = b.poll_transmit(Timestamp::ZERO, &mut out);
+    assert_eq!(&out[..3], &[0x60, 0, 0]);
+    a.handle_bytes(Timestamp::ZERO, &out).unwrap();
+    let mut out = Vec::new();
+    let _ = a.poll_transmit(Timestamp::ZERO, &mut out);
+    // msg3 then the 56-byte id/header frame.
+    assert_eq!(out.len(), 3 + 64 + 3 + 56);
+    assert_eq!(&out[67..70], &[0x38, 0, 0]);
+}
+
+#[test]
+fn keep_alive_after_idle() {
+    let (mut a, mut b) = pair();
+    shuttle(&mut a, &mut b, Timestamp::ZERO, 4096);
+    let _ = events(&mut a);
+    let t = a.poll_timeout().unwrap();
+    assert_eq!(t, Timestamp::ZERO + DEFAULT_KEEP_ALIVE);
+    a.handle_timeout(t);
+    let mut out = Vec::new();
+    assert_eq!(a.poll_transmit(t, &mut out), Some(Transmit { len: 3 + 17 }));
+    b.handle_bytes(t, &out).unwrap();
+    assert!(
+        events(&mut b)
+            .iter()
+            .all(|e| matches!(e, StreamEvent::HandshakeComplete { .. }))
+    );
+    assert_eq!(a.poll_timeout(), Some(t + DEFAULT_KEEP_ALIVE));
+}
+
+#[test]
+fn handshake_deadline() {
+    let (mut a, _b) = pair();
+    let mut out = Vec::new();
+    let _ = a.poll_transmit(Timestamp::ZERO, &mut out);
+    let t = a.poll_timeout().unwrap();
+    a.handle_timeout(t);
+    assert!(matches!(
+        a.poll_event(),
+        Some(StreamEvent::Closed(ProtocolError::Handshake(_)))
+    ));
+    assert_eq!(a.send(b"x"), Err(ApiMisuse::Closed));
+}
+
+#[test]
+fn bad_header_and_garbage_fail_cleanly() {
+    let (mut a, mut b) = pair();
+    let mut ab = Vec::new();
+    let _ = a.poll_transmit(Timestamp::ZERO, &mut ab);
+    b.handle_bytes(Timestamp::ZERO, &ab).unwrap();
+    let mut ba = Vec::new();
+    let _ = b.poll_transmit(Timestamp::ZERO, &mut ba);
+    a.handle_bytes(Timestamp::ZERO, &ba).unwrap();
+    let mut ab = Vec::new();
+    let _ = a.poll_transmit(Timestamp::ZERO, &mut ab);
+    ab[70] ^= 1; // corrupt the stream id
+    assert_eq!(
+        b.handle_bytes(Timestamp::ZERO, &ab),
+        Err(ProtocolError::InvalidHeader)
+    );
+    assert_eq!(
+        b.handle_bytes(Timestamp::ZERO, &[1, 2, 3]),
+        Err(ProtocolError::InvalidHeader)
+    );
+
+    let (_, mut c) = pair();
+    assert!(
+        c.handle_bytes(Timestamp::ZERO, &[3, 0, 0, 1, 2, 3])
+            .is_err()
+    );
+}
+
+#[test]
+fn pre_established_keys() {
+    let hh = [9u8; 64];
+    let ka = EstablishedKeys {
+        tx: [1; 32],
+        rx: [2; 32],
+        handshake_hash: hh,
+        remote_public_key: KeyPair::from_seed(&[2; 32]).public_key(),
+    };
+    let kb = EstablishedKeys {
+        tx: [2; 32],
+        rx: [1; 32],
+        handshake_hash: hh,
+        remote_public_key: KeyPair::from_seed(&[1; 32]).public_key(),
+    };
+    let mut a = SecretStream::with_keys(true, &ka, [5; 24], StreamConfig::default()).unwrap();
+    let mut b = SecretStream::with_keys(false, &kb, [6; 24], StreamConfig::default()).unwrap();
+    a.send(b"hi").unwrap();
+    shuttle(&mut a, &mut b, Timestamp::ZERO, 3);
+    let eb = events(&mut b);
+    assert_eq!(eb.len(), 2);
+    assert_eq!(eb[1], StreamEvent::Message(b"hi".to_vec()));
+    let mut bad = ka;
+    bad.remote_public_key = [0; 32];
+    assert!(SecretStream::with_keys(true, &bad, [5; 24], StreamConfig::default()).is_err());
+}

@@ -1,0 +1,616 @@
+//! Hypercore replication messages of the `hypercore/alpha` channel (spec §9.2, §10.1).
+//!
+//! [`Message`] keeps the protocol's type numbering (the protomux message type on the channel).
+//! Decoders ignore trailing bytes and unknown flag bits (newer peers append fields), accept the
+//! hypercore 11 additions (`sync.allow_push`, `noData` reasons, `want.any`, manifest v2/v3
+//! fields), and bound every length and count before allocating ([`limits`]). Encoders write the
+//! minimal form, so a message decoded from a JavaScript peer re-encodes to the same bytes.
+
+mod manifest;
+
+pub use manifest::{Manifest, Prologue, Signer};
+
+use corestore_keys::Key;
+
+use crate::codec::{MAX_ARRAY_LEN, Reader, put_buffer, put_uint};
+use crate::error::DecodeError;
+
+/// Bounds applied while decoding, before any allocation.
+pub mod limits {
+    /// Most tree nodes in one proof array (a proof walks at most ~64 levels per part).
+    pub const MAX_PROOF_NODES: u64 = 4096;
+    /// Largest block value.
+    pub const MAX_BLOCK_LEN: usize = 16 * 1024 * 1024;
+    /// Largest signature field (raw 64 bytes, or a multisig container).
+    pub const MAX_SIGNATURE_LEN: usize = 64 * 1024;
+    /// Most 32-bit words in one `bitfield` message (hypercore sends at most 65536).
+    pub const MAX_BITFIELD_WORDS: u64 = 65_536;
+    /// Longest extension name.
+    pub const MAX_EXTENSION_NAME: usize = 1024;
+    /// Most signers in a manifest.
+    pub const MAX_SIGNERS: u64 = 1024;
+    /// Most linked cores in a v2+ manifest.
+    pub const MAX_LINKED: u64 = 1024;
+    /// Largest manifest `userData`.
+    pub const MAX_USER_DATA: usize = 64 * 1024;
+}
+
+/// The `hypercore/alpha` protocol name.
+pub const PROTOCOL: &str = "hypercore/alpha";
+
+pub use corestore_keys::caps::{REPLICATE_INITIATOR, REPLICATE_RESPONDER};
+
+/// The replication capability (spec §9.1):
+/// `H32k(key = handshake_hash, REPLICATE_INITIATOR|RESPONDER || core_key)`, with the role of the
+/// side that *sends* it. Computed by `corestore-keys`.
+#[must_use]
+pub fn capability(handshake_hash: &[u8; 64], initiator: bool, core_key: &[u8; 32]) -> [u8; 32] {
+    corestore_keys::caps::capability(handshake_hash, initiator, &Key::from_bytes(*core_key))
+}
+
+/// The channel-open handshake payload: `uint flags (bit0 seeks) || fixed32 capability`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    /// Whether the sender understands `seek` requests (hypercore ≥ 10.29).
+    pub seeks: bool,
+    /// The replication capability (spec §9.1).
+    pub capability: [u8; 32],
+}
+
+impl Handshake {
+    /// Appends the encoding.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_uint(out, u64::from(self.seeks));
+        out.extend_from_slice(&self.capability);
+    }
+
+    /// Decodes a handshake payload.
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let flags = r.uint()?;
+        Ok(Self {
+            seeks: flags & 1 != 0,
+            capability: r.fixed()?,
+        })
+    }
+}
+
+/// `sync` (type 0).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sync {
+    /// The sender's fork id.
+    pub fork: u64,
+    /// The sender's length.
+    pub length: u64,
+    /// What the sender believes our length is.
+    pub remote_length: u64,
+    /// The sender can produce an upgrade proof from `remote_length`.
+    pub can_upgrade: bool,
+    /// The sender serves data.
+    pub uploading: bool,
+    /// The sender wants data.
+    pub downloading: bool,
+    /// The sender has a manifest stored.
+    pub has_manifest: bool,
+    /// hypercore 11: the sender accepts unsolicited data.
+    pub allow_push: bool,
+}
+
+/// `request.block` / `request.hash`: `{index, nodes}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestBlock {
+    /// Block index (for `hash`, a flat-tree node index).
+    pub index: u64,
+    /// Number of missing tree nodes to include.
+    pub nodes: u64,
+}
+
+/// `request.seek`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSeek {
+    /// Byte offset to locate.
+    pub bytes: u64,
+    /// Padding per block (hypercore ≥ 10.29).
+    pub padding: u64,
+}
+
+/// `request.upgrade` and the bounds of an upgrade proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestUpgrade {
+    /// Our current length.
+    pub start: u64,
+    /// How many blocks to extend by.
+    pub length: u64,
+}
+
+/// `request` (type 1).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    /// Request id (0 is reserved for conflict probes and pushes).
+    pub id: u64,
+    /// The fork the request is for.
+    pub fork: u64,
+    /// A block with its proof.
+    pub block: Option<RequestBlock>,
+    /// A tree node with its proof.
+    pub hash: Option<RequestBlock>,
+    /// A byte seek.
+    pub seek: Option<RequestSeek>,
+    /// An upgrade proof.
+    pub upgrade: Option<RequestUpgrade>,
+    /// Whether the manifest is wanted.
+    pub manifest: bool,
+    /// Priority (0 normal, ignored by hypercore 10 responders).
+    pub priority: u64,
+}
+
+/// One merkle tree node: `uint index || uint size || fixed32 hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    /// Flat-tree index.
+    pub index: u64,
+    /// Byte size of the subtree.
+    pub size: u64,
+    /// BLAKE2b-256 hash.
+    pub hash: [u8; 32],
+}
+
+/// `data.block`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataBlock {
+    /// Block index.
+    pub index: u64,
+    /// Block value.
+    pub value: Vec<u8>,
+    /// Proof nodes.
+    pub nodes: Vec<Node>,
+}
+
+/// `data.hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataHash {
+    /// Flat-tree index.
+    pub index: u64,
+    /// Proof nodes.
+    pub nodes: Vec<Node>,
+}
+
+/// `data.seek`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSeek {
+    /// The requested byte offset.
+    pub bytes: u64,
+    /// Proof nodes.
+    pub nodes: Vec<Node>,
+}
+
+/// `data.upgrade`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataUpgrade {
+    /// Start of the upgrade.
+    pub start: u64,
+    /// Length of the upgrade.
+    pub length: u64,
+    /// Upgrade proof nodes.
+    pub nodes: Vec<Node>,
+    /// Nodes extending the proof to the sender's full length.
+    pub additional_nodes: Vec<Node>,
+    /// The sender's tree signature.
+    pub signature: Vec<u8>,
+}
+
+/// `data` (type 3): a proof plain as on the wire (nodes, hashes, signature bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Data {
+    /// The request id answered.
+    pub request: u64,
+    /// The fork of the proof.
+    pub fork: u64,
+    /// Block and its proof.
+    pub block: Option<DataBlock>,
+    /// Node and its proof.
+    pub hash: Option<DataHash>,
+    /// Seek proof.
+    pub seek: Option<DataSeek>,
+    /// Upgrade proof.
+    pub upgrade: Option<DataUpgrade>,
+    /// The manifest.
+    pub manifest: Option<Manifest>,
+}
+
+/// `noData` (type 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoData {
+    /// The request id answered.
+    pub request: u64,
+    /// hypercore 11 trailer: `None` for the v10 form, `Some(0)` for "no reason", else the
+    /// reason (1 not available, 2 invalid request).
+    pub reason: Option<u64>,
+}
+
+/// `want` / `unwant` (types 5, 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    /// First block.
+    pub start: u64,
+    /// Number of blocks.
+    pub length: u64,
+    /// hypercore 11 `any` flag.
+    pub any: bool,
+}
+
+/// `bitfield` (type 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bitfield {
+    /// First block (a multiple of 32).
+    pub start: u64,
+    /// LE words; bit i of word w is block `start + 32w + i`.
+    pub bitfield: Vec<u32>,
+}
+
+/// `range` (type 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// The blocks were cleared rather than added.
+    pub drop: bool,
+    /// First block.
+    pub start: u64,
+    /// Number of blocks.
+    pub length: u64,
+}
+
+/// `extension` (type 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    /// Extension name (`""` repeats the last name the sender used).
+    pub name: String,
+    /// The message (rest of the frame).
+    pub message: Vec<u8>,
+}
+
+/// One message of the `hypercore/alpha` channel, in protocol order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message {
+    /// 0
+    Sync(Sync),
+    /// 1
+    Request(Request),
+    /// 2: the id of a request the canceller sent.
+    Cancel(u64),
+    /// 3 (boxed: by far the largest message)
+    Data(Box<Data>),
+    /// 4
+    NoData(NoData),
+    /// 5
+    Want(Want),
+    /// 6
+    Unwant(Want),
+    /// 7
+    Bitfield(Bitfield),
+    /// 8
+    Range(Range),
+    /// 9
+    Extension(Extension),
+}
+
+impl Message {
+    /// The protomux message type.
+    #[must_use]
+    pub fn message_type(&self) -> u64 {
+        match self {
+            Self::Sync(_) => 0,
+            Self::Request(_) => 1,
+            Self::Cancel(_) => 2,
+            Self::Data(_) => 3,
+            Self::NoData(_) => 4,
+            Self::Want(_) => 5,
+            Self::Unwant(_) => 6,
+            Self::Bitfield(_) => 7,
+            Self::Range(_) => 8,
+            Self::Extension(_) => 9,
+        }
+    }
+
+    /// Encodes the payload (without the type).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut o = Vec::new();
+        match self {
+            Self::Sync(m) => {
+                let flags = u64::from(m.can_upgrade)
+                    | u64::from(m.uploading) << 1
+                    | u64::from(m.downloading) << 2
+                    | u64::from(m.has_manifest) << 3
+                    | u64::from(m.allow_push) << 4;
+                for v in [flags, m.fork, m.length, m.remote_length] {
+                    put_uint(&mut o, v);
+                }
+            }
+            Self::Request(m) => {
+                let flags = u64::from(m.block.is_some())
+                    | u64::from(m.hash.is_some()) << 1
+                    | u64::from(m.seek.is_some()) << 2
+                    | u64::from(m.upgrade.is_some()) << 3
+                    | u64::from(m.manifest) << 4
+                    | u64::from(m.priority != 0) << 5;
+                for v in [flags, m.id, m.fork] {
+                    put_uint(&mut o, v);
+                }
+                for b in [m.block, m.hash].into_iter().flatten() {
+                    put_uint(&mut o, b.index);
+                    put_uint(&mut o, b.nodes);
+                }
+                if let Some(s) = m.seek {
+                    put_uint(&mut o, s.bytes);
+                    put_uint(&mut o, s.padding);
+                }
+                if let Some(u) = m.upgrade {
+                    put_uint(&mut o, u.start);
+                    put_uint(&mut o, u.length);
+                }
+                if m.priority != 0 {
+                    put_uint(&mut o, m.priority);
+                }
+            }
+            Self::Cancel(id) => put_uint(&mut o, *id),
+            Self::Data(m) => encode_data(m, &mut o),
+            Self::NoData(m) => {
+                put_uint(&mut o, m.request);
+                match m.reason {
+                    None => {}
+                    Some(0) => put_uint(&mut o, 0),
+                    Some(r) => {
+                        put_uint(&mut o, 1);
+                        put_uint(&mut o, r);
+                    }
+                }
+            }
+            Self::Want(m) | Self::Unwant(m) => {
+                put_uint(&mut o, m.start);
+                put_uint(&mut o, m.length);
+                if m.any {
+                    put_uint(&mut o, 1);
+                }
+            }
+            Self::Bitfield(m) => {
+                put_uint(&mut o, m.start);
+                put_uint(&mut o, m.bitfield.len() as u64);
+                for w in &m.bitfield {
+                    o.extend_from_slice(&w.to_le_bytes());
+                }
+            }
+            Self::Range(m) => {
+                put_uint(&mut o, u64::from(m.drop) | u64::from(m.length == 1) << 1);
+                put_uint(&mut o, m.start);
+                if m.length != 1 {
+                    put_uint(&mut o, m.length);
+                }
+            }
+            Self::Extension(m) => {
+                put_buffer(&mut o, m.name.as_bytes());
+                o.extend_from_slice(&m.message);
+            }
+        }
+        o
+    }
+
+    /// Decodes the payload of a message of type `message_type`.
+    pub fn decode(message_type: u64, buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let r = &mut r;
+        Ok(match message_type {
+            0 => {
+                let flags = r.uint()?;
+                Self::Sync(Sync {
+                    fork: r.uint()?,
+                    length: r.uint()?,
+                    remote_length: r.uint()?,
+                    can_upgrade: flags & 1 != 0,
+                    uploading: flags & 2 != 0,
+                    downloading: flags & 4 != 0,
+                    has_manifest: flags & 8 != 0,
+                    allow_push: flags & 16 != 0,
+                })
+            }
+            1 => {
+                let flags = r.uint()?;
+                let id = r.uint()?;
+                let fork = r.uint()?;
+                let mut pair = |on: bool| -> Result<Option<(u64, u64)>, DecodeError> {
+                    Ok(if on {
+                        Some((r.uint()?, r.uint()?))
+                    } else {
+                        None
+                    })
+                };
+                let block =
+                    pair(flags & 1 != 0)?.map(|(index, nodes)| RequestBlock { index, nodes });
+                let hash =
+                    pair(flags & 2 != 0)?.map(|(index, nodes)| RequestBlock { index, nodes });
+                let seek =
+                    pair(flags & 4 != 0)?.map(|(bytes, padding)| RequestSeek { bytes, padding });
+                let upgrade =
+                    pair(flags & 8 != 0)?.map(|(start, length)| RequestUpgrade { start, length });
+                let priority = if flags & 32 != 0 { r.uint()? } else { 0 };
+                Self::Request(Request {
+                    id,
+                    fork,
+                    block,
+                    hash,
+                    seek,
+                    upgrade,
+                    manifest: flags & 16 != 0,
+                    priority,
+                })
+            }
+            2 => Self::Cancel(r.uint()?),
+            3 => Self::Data(Box::new(decode_data(r)?)),
+            4 => {
+                let request = r.uint()?;
+                let reason = if r.is_empty() {
+                    None
+                } else {
+                    let flags = r.uint()?;
+                    Some(if flags & 1 != 0 { r.uint()? } else { 0 })
+                };
+                Self::NoData(NoData { request, reason })
+            }
+            5 | 6 => {
+                let start = r.uint()?;
+                let length = r.uint()?;
+                let any = !r.is_empty() && r.uint()? & 1 != 0;
+                let w = Want { start, length, any };
+                if message_type == 5 {
+                    Self::Want(w)
+                } else {
+                    Self::Unwant(w)
+                }
+            }
+            7 => {
+                let start = r.uint()?;
+                let n = r.count(limits::MAX_BITFIELD_WORDS, 4)?;
+                let mut bitfield = Vec::with_capacity(n);
+                for _ in 0..n {
+                    bitfield.push(u32::from_le_bytes(r.fixed()?));
+                }
+                Self::Bitfield(Bitfield { start, bitfield })
+            }
+            8 => {
+                let flags = r.uint()?;
+                let start = r.uint()?;
+                let length = if flags & 2 != 0 { 1 } else { r.uint()? };
+                Self::Range(Range {
+                    drop: flags & 1 != 0,
+                    start,
+                    length,
+                })
+            }
+            9 => {
+                let name = r.string(limits::MAX_EXTENSION_NAME)?.to_owned();
+                Self::Extension(Extension {
+                    name,
+                    message: r.rest().to_vec(),
+                })
+            }
+            t => return Err(DecodeError::UnknownType(t)),
+        })
+    }
+}
+
+fn put_nodes(o: &mut Vec<u8>, nodes: &[Node]) {
+    put_uint(o, nodes.len() as u64);
+    for n in nodes {
+        put_uint(o, n.index);
+        put_uint(o, n.size);
+        o.extend_from_slice(&n.hash);
+    }
+}
+
+fn nodes(r: &mut Reader<'_>) -> Result<Vec<Node>, DecodeError> {
+    let n = r.count(limits::MAX_PROOF_NODES.min(MAX_ARRAY_LEN), 34)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(Node {
+            index: r.uint()?,
+            size: r.uint()?,
+            hash: r.fixed()?,
+        });
+    }
+    Ok(out)
+}
+
+fn encode_data(m: &Data, o: &mut Vec<u8>) {
+    let flags = u64::from(m.block.is_some())
+        | u64::from(m.hash.is_some()) << 1
+        | u64::from(m.seek.is_some()) << 2
+        | u64::from(m.upgrade.is_some()) << 3
+        | u64::from(m.manifest.is_some()) << 4;
+    for v in [flags, m.request, m.fork] {
+        put_uint(o, v);
+    }
+    if let Some(b) = &m.block {
+        put_uint(o, b.index);
+        put_buffer(o, &b.value);
+        put_nodes(o, &b.nodes);
+    }
+    if let Some(h) = &m.hash {
+        put_uint(o, h.index);
+        put_nodes(o, &h.nodes);
+    }
+    if let Some(s) = &m.seek {
+        put_uint(o, s.bytes);
+        put_nodes(o, &s.nodes);
+    }
+    if let Some(u) = &m.upgrade {
+        put_uint(o, u.start);
+        put_uint(o, u.length);
+        put_nodes(o, &u.nodes);
+        put_nodes(o, &u.additional_nodes);
+        put_buffer(o, &u.signature);
+    }
+    if let Some(man) = &m.manifest {
+        man.encode(o);
+    }
+}
+
+fn decode_data(r: &mut Reader<'_>) -> Result<Data, DecodeError> {
+    let flags = r.uint()?;
+    let request = r.uint()?;
+    let fork = r.uint()?;
+    let block = if flags & 1 != 0 {
+        let index = r.uint()?;
+        let value = r.buffer(limits::MAX_BLOCK_LEN)?.to_vec();
+        Some(DataBlock {
+            index,
+            value,
+            nodes: nodes(r)?,
+        })
+    } else {
+        None
+    };
+    let hash = if flags & 2 != 0 {
+        Some(DataHash {
+            index: r.uint()?,
+            nodes: nodes(r)?,
+        })
+    } else {
+        None
+    };
+    let seek = if flags & 4 != 0 {
+        Some(DataSeek {
+            bytes: r.uint()?,
+            nodes: nodes(r)?,
+        })
+    } else {
+        None
+    };
+    let upgrade = if flags & 8 != 0 {
+        Some(DataUpgrade {
+            start: r.uint()?,
+            length: r.uint()?,
+            nodes: nodes(r)?,
+            additional_nodes: nodes(r)?,
+            signature: r.buffer(limits::MAX_SIGNATURE_LEN)?.to_vec(),
+        })
+    } else {
+        None
+    };
+    let manifest = if flags & 16 != 0 {
+        Some(Manifest::decode(r)?)
+    } else {
+        None
+    };
+    Ok(Data {
+        request,
+        fork,
+        block,
+        hash,
+        seek,
+        upgrade,
+        manifest,
+    })
+}
+
+#[cfg(test)]
+mod tests;

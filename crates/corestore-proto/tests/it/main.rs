@@ -1,0 +1,5 @@
+//! Integration tests of the public API: recorded vectors and whole-stack scenarios.
+
+mod robustness;
+mod stack;
+mod trace;
