@@ -1,21 +1,25 @@
-//! Compact-encoding primitives (spec §1) as used on the wire: a bounded [`Reader`] and
-//! append-only writers on `Vec<u8>`.
+//! Compact-encoding on the wire (spec §1): a bounded [`Reader`] over
+//! [`corestore_keys::compact::Decoder`]. Messages are written with
+//! [`corestore_keys::compact::Encoder`].
 //!
-//! `corestore-keys` owns the workspace's general compact-encoding primitives; this module keeps
-//! the small wire-side subset with the protocol's own bounds (every length and count is checked
-//! against a limit *before* anything is allocated) and typed [`DecodeError`]s. Decoders accept
-//! non-minimal varints, encoders always write the minimal form, and message decoders ignore
-//! trailing bytes (newer peers append optional fields, §10.1).
+//! Every primitive (varints and their 2^53 − 1 check, fixed fields, length-prefixed buffers,
+//! UTF-8 strings, `uint32array`s) is parsed by `corestore-keys`. This adapter adds only what the
+//! protocol needs on top: a limit on every length and count, checked *before* anything is
+//! allocated (and before the input is known to hold that many bytes), and this crate's
+//! [`DecodeError`]. Decoders accept non-minimal varints, encoders always write the minimal form,
+//! and message decoders ignore trailing bytes (newer peers append optional fields, §10.1).
+
+use corestore_keys::DecodeError as KeysDecodeError;
+use corestore_keys::compact::{Decode, Decoder, Encoder};
+
+pub use corestore_keys::compact::{MAX_ARRAY_LEN, MAX_SAFE_INTEGER, uint_len};
 
 use crate::error::DecodeError;
 
-/// The largest integer a JavaScript peer can represent exactly (2^53 - 1).
-pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-/// The array count limit compact-encoding itself enforces (`array(enc)` throws above it).
-pub const MAX_ARRAY_LEN: u64 = 0x10_0000;
-
-/// A cursor over a byte slice that never reads past its end.
+/// A cursor over a byte slice that never reads past its end, with the wire's length bounds.
+///
+/// Each read runs the matching [`Decoder`] method on the unread bytes and advances past what it
+/// consumed; on error the cursor does not move.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -40,41 +44,46 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
+    /// Runs one `corestore-keys` read on the unread bytes and advances past what it consumed.
+    #[inline]
+    fn read<T>(
+        &mut self,
+        f: impl FnOnce(&mut Decoder<'a>) -> Result<T, KeysDecodeError>,
+    ) -> Result<T, DecodeError> {
+        let mut dec = Decoder::new(self.buf);
+        let value = f(&mut dec)?;
+        self.buf = self.buf.get(dec.position()..).unwrap_or_default();
+        Ok(value)
+    }
+
+    /// Reads the `uint` at the cursor without consuming it and rejects values above `limit`.
+    fn peek_bounded(&self, limit: u64) -> Result<u64, DecodeError> {
+        self.clone().bounded(limit)
+    }
+
     /// Reads `n` raw bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.buf.len() < n {
-            return Err(DecodeError::UnexpectedEnd);
-        }
-        let (head, tail) = self.buf.split_at(n);
+        let (head, tail) = self
+            .buf
+            .split_at_checked(n)
+            .ok_or(DecodeError::UnexpectedEnd)?;
         self.buf = tail;
         Ok(head)
     }
 
     /// Reads exactly `N` raw bytes (`fixed32`, `fixed64`).
     pub fn fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.bytes(N)?);
-        Ok(out)
+        self.read(Decoder::fixed::<N>)
     }
 
     /// Reads one byte.
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.bytes(1)?[0])
+        self.read(Decoder::u8)
     }
 
     /// Reads a compact-encoding `uint` (varint with `0xfd`/`0xfe`/`0xff` prefixes).
     pub fn uint(&mut self) -> Result<u64, DecodeError> {
-        let first = self.u8()?;
-        let v = match first {
-            0xfd => u64::from(u16::from_le_bytes(self.fixed()?)),
-            0xfe => u64::from(u32::from_le_bytes(self.fixed()?)),
-            0xff => u64::from_le_bytes(self.fixed()?),
-            n => u64::from(n),
-        };
-        if v > MAX_SAFE_INTEGER {
-            return Err(DecodeError::UnsafeInteger(v));
-        }
-        Ok(v)
+        self.read(Decoder::uint)
     }
 
     /// Reads a `uint` and rejects values above `limit` (used for lengths and counts).
@@ -88,14 +97,14 @@ impl<'a> Reader<'a> {
 
     /// Reads a length-prefixed `buffer` of at most `limit` bytes.
     pub fn buffer(&mut self, limit: usize) -> Result<&'a [u8], DecodeError> {
-        let len = self.bounded(limit as u64)?;
-        // `len <= limit`, which is a usize.
-        self.bytes(usize::try_from(len).map_err(|_| DecodeError::UnexpectedEnd)?)
+        self.peek_bounded(limit as u64)?;
+        self.read(Decoder::buffer)
     }
 
     /// Reads a length-prefixed UTF-8 `string` of at most `limit` bytes.
     pub fn string(&mut self, limit: usize) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.buffer(limit)?).map_err(|_| DecodeError::InvalidUtf8)
+        self.peek_bounded(limit as u64)?;
+        self.read(Decoder::string)
     }
 
     /// Reads an array count of at most `limit` items, each at least `min_item_len` bytes long,
@@ -109,48 +118,39 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// Reads a `uint32array` of at most `limit` words.
+    pub fn uint32_array(&mut self, limit: u64) -> Result<Vec<u32>, DecodeError> {
+        self.peek_bounded(limit.min(MAX_ARRAY_LEN))?;
+        self.read(Decoder::uint32_array)
+    }
+
+    /// Decodes one value with its `corestore-keys` [`Decode`] implementation.
+    pub fn decode<T: Decode>(&mut self) -> Result<T, DecodeError> {
+        self.read(T::decode)
+    }
+
     /// Reads every remaining byte (`raw`).
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }
 }
 
-/// Appends a compact-encoding `uint` in its minimal form.
-pub fn put_uint(out: &mut Vec<u8>, n: u64) {
-    if n <= 0xfc {
-        out.push(n as u8);
-    } else if let Ok(v) = u16::try_from(n) {
-        out.push(0xfd);
-        out.extend_from_slice(&v.to_le_bytes());
-    } else if let Ok(v) = u32::try_from(n) {
-        out.push(0xfe);
-        out.extend_from_slice(&v.to_le_bytes());
-    } else {
-        out.push(0xff);
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-}
-
-/// Appends a length-prefixed `buffer`.
-pub fn put_buffer(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_uint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-/// The encoded length of a `uint`.
-#[must_use]
-pub fn uint_len(n: u64) -> usize {
-    match n {
-        0..=0xfc => 1,
-        0xfd..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
-    }
+/// Appends to `out` through an [`Encoder`] (the vector is moved in and out, not copied).
+pub(crate) fn append(out: &mut Vec<u8>, write: impl FnOnce(&mut Encoder)) {
+    let mut enc = Encoder::from_vec(std::mem::take(out));
+    write(&mut enc);
+    *out = enc.into_vec();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encoded_uint(n: u64) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.uint(n);
+        e.into_vec()
+    }
 
     #[test]
     fn varint_examples() {
@@ -162,8 +162,7 @@ mod tests {
             (1 << 32, "ff0000000001000000"),
             (MAX_SAFE_INTEGER, "ffffffffffffff1f00"),
         ] {
-            let mut out = Vec::new();
-            put_uint(&mut out, n);
+            let out = encoded_uint(n);
             assert_eq!(hex::encode(&out), hex);
             assert_eq!(uint_len(n), out.len());
             assert_eq!(Reader::new(&out).uint(), Ok(n));
@@ -174,8 +173,7 @@ mod tests {
             Reader::new(&[0xfe, 1]).uint(),
             Err(DecodeError::UnexpectedEnd)
         );
-        let mut big = Vec::new();
-        put_uint(&mut big, MAX_SAFE_INTEGER + 1);
+        let big = encoded_uint(MAX_SAFE_INTEGER + 1);
         assert_eq!(
             Reader::new(&big).uint(),
             Err(DecodeError::UnsafeInteger(MAX_SAFE_INTEGER + 1))
@@ -189,11 +187,11 @@ mod tests {
             n in 0..=MAX_SAFE_INTEGER,
         ) {
             let ours = Reader::new(&bytes).uint().ok();
-            let theirs = corestore_keys::compact::Decoder::new(&bytes).uint().ok();
+            let theirs = Decoder::new(&bytes).uint().ok();
             proptest::prop_assert_eq!(ours, theirs);
-            let mut a = Vec::new();
-            put_uint(&mut a, n);
-            let mut e = corestore_keys::compact::Encoder::new();
+            // The wire encoders write `uint`s as corestore-keys does.
+            let a = crate::wire::Message::Cancel(n).encode();
+            let mut e = Encoder::new();
             e.uint(n);
             proptest::prop_assert_eq!(a, e.into_vec());
         }
@@ -201,8 +199,7 @@ mod tests {
 
     #[test]
     fn bounds_checked_before_allocation() {
-        let mut out = Vec::new();
-        put_uint(&mut out, 1 << 40);
+        let out = encoded_uint(1 << 40);
         assert_eq!(
             Reader::new(&out).buffer(1024),
             Err(DecodeError::TooLarge {
@@ -218,5 +215,21 @@ mod tests {
             Reader::new(&[2, 0xff, 0xfe]).string(10),
             Err(DecodeError::InvalidUtf8)
         );
+    }
+
+    #[test]
+    fn failed_reads_do_not_advance() {
+        let mut r = Reader::new(&[3, b'a']);
+        assert_eq!(r.buffer(8), Err(DecodeError::UnexpectedEnd));
+        assert_eq!(r.buffer(2), Err(DecodeError::TooLarge { limit: 2, got: 3 }));
+        assert_eq!(r.remaining(), &[3, b'a']);
+        assert_eq!(
+            r.uint32_array(1),
+            Err(DecodeError::TooLarge { limit: 1, got: 3 })
+        );
+        assert_eq!(r.bytes(3), Err(DecodeError::UnexpectedEnd));
+        assert_eq!(r.u8(), Ok(3));
+        assert_eq!(r.rest(), b"a");
+        assert!(r.is_empty());
     }
 }

@@ -28,6 +28,37 @@ pub enum DecodeError {
     /// An integer above 2^53-1, which JavaScript peers cannot represent.
     #[error("integer {0} exceeds 2^53-1")]
     UnsafeInteger(u64),
+    /// Any other malformed compact-encoding reported by `corestore-keys` (for example
+    /// [`corestore_keys::DecodeError::TrailingBytes`]). The wire decoders of this crate do not
+    /// produce it; it keeps the conversion from `corestore-keys` lossless.
+    #[error(transparent)]
+    Compact(corestore_keys::DecodeError),
+}
+
+/// The wire meaning of a `corestore-keys` decoding error (every primitive is parsed there).
+impl From<corestore_keys::DecodeError> for DecodeError {
+    fn from(e: corestore_keys::DecodeError) -> Self {
+        use corestore_keys::DecodeError as E;
+        use corestore_keys::compact::MAX_SAFE_INTEGER;
+        match e {
+            E::UnexpectedEnd { .. } => Self::UnexpectedEnd,
+            // `Decoder::uint` and `Decoder::u64` reject values above 2^53 - 1 this way.
+            E::TooLarge {
+                limit: MAX_SAFE_INTEGER,
+                got,
+                ..
+            } => Self::UnsafeInteger(got),
+            E::TooLarge { limit, got, .. } => Self::TooLarge { limit, got },
+            E::InvalidUtf8 { .. } => Self::InvalidUtf8,
+            E::UnknownValue {
+                what: "manifest version",
+                value,
+            } => Self::UnknownVersion(value),
+            // Hash, signature and manifest types.
+            E::UnknownValue { value, .. } => Self::UnknownType(value),
+            other => Self::Compact(other),
+        }
+    }
 }
 
 /// The remote peer misbehaved. The stream (or channel) is closed; [`ProtocolError::close_reason`]
@@ -152,5 +183,61 @@ mod tests {
             e.to_string(),
             "undecodable message: unexpected end of input"
         );
+    }
+
+    #[test]
+    fn from_corestore_keys() {
+        use corestore_keys::DecodeError as E;
+        use corestore_keys::compact::{MAX_ARRAY_LEN, MAX_SAFE_INTEGER};
+        let cases = [
+            (
+                E::UnexpectedEnd {
+                    needed: 4,
+                    remaining: 1,
+                },
+                DecodeError::UnexpectedEnd,
+            ),
+            (
+                E::TooLarge {
+                    what: "uint",
+                    limit: MAX_SAFE_INTEGER,
+                    got: MAX_SAFE_INTEGER + 1,
+                },
+                DecodeError::UnsafeInteger(MAX_SAFE_INTEGER + 1),
+            ),
+            (
+                E::TooLarge {
+                    what: "array length",
+                    limit: MAX_ARRAY_LEN,
+                    got: MAX_ARRAY_LEN + 1,
+                },
+                DecodeError::TooLarge {
+                    limit: MAX_ARRAY_LEN,
+                    got: MAX_ARRAY_LEN + 1,
+                },
+            ),
+            (E::InvalidUtf8 { offset: 3 }, DecodeError::InvalidUtf8),
+            (
+                E::UnknownValue {
+                    what: "signature type",
+                    value: 1,
+                },
+                DecodeError::UnknownType(1),
+            ),
+            (
+                E::UnknownValue {
+                    what: "manifest version",
+                    value: 9,
+                },
+                DecodeError::UnknownVersion(9),
+            ),
+            (
+                E::TrailingBytes { count: 2 },
+                DecodeError::Compact(E::TrailingBytes { count: 2 }),
+            ),
+        ];
+        for (theirs, ours) in cases {
+            assert_eq!(DecodeError::from(theirs), ours);
+        }
     }
 }

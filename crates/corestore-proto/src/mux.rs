@@ -12,7 +12,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::codec::{Reader, put_buffer, put_uint};
+use corestore_keys::compact::Encoder;
+
+use crate::codec::Reader;
 use crate::error::{ApiMisuse, DecodeError, ProtocolError};
 
 /// A batch is flushed early once it reaches this size (as protomux does).
@@ -170,12 +172,13 @@ impl Mux {
                 self.local.len() as u64
             }
         };
-        let mut msg = vec![1];
-        put_uint(&mut msg, lid);
-        put_buffer(&mut msg, protocol.as_bytes());
-        put_buffer(&mut msg, id.unwrap_or_default());
-        msg.extend_from_slice(handshake);
-        self.write(0, msg);
+        let mut msg = Encoder::new();
+        msg.uint(1)
+            .uint(lid)
+            .string(protocol)
+            .optional_buffer(id)
+            .raw(handshake);
+        self.write(0, msg.into_vec());
 
         let pending_rid = self.pending_keys.remove(&key);
         self.local_keys.insert(key.clone(), lid);
@@ -202,9 +205,7 @@ impl Mux {
                 self.pending_bytes -= buffered.iter().map(|(_, b)| b.len() + 16).sum::<usize>();
                 self.pending_keys.remove(&key);
             }
-            let mut msg = vec![2];
-            put_uint(&mut msg, rid);
-            self.write(0, msg);
+            self.control(2, rid);
         }
     }
 
@@ -224,9 +225,7 @@ impl Mux {
         let Some(local) = local else {
             return Err(ApiMisuse::UnknownChannel);
         };
-        let mut msg = vec![3];
-        put_uint(&mut msg, lid);
-        self.write(0, msg);
+        self.control(3, lid);
         self.local_keys.remove(&local.key);
         match local.remote {
             Some(rid) => {
@@ -251,10 +250,9 @@ impl Mux {
         if !matches!(self.local.get(slot(channel.0)), Some(Some(_))) {
             return Err(ApiMisuse::UnknownChannel);
         }
-        let mut msg = Vec::with_capacity(payload.len() + 2);
-        put_uint(&mut msg, message_type);
-        msg.extend_from_slice(payload);
-        self.write(channel.0, msg);
+        let mut msg = Encoder::with_capacity(payload.len() + 2);
+        msg.uint(message_type).raw(payload);
+        self.write(channel.0, msg.into_vec());
         Ok(())
     }
 
@@ -372,9 +370,7 @@ impl Mux {
         let id = (!id.is_empty()).then(|| id.to_vec());
         let handshake = r.rest().to_vec();
         if rid == 0 {
-            let mut msg = vec![2];
-            put_uint(&mut msg, 0);
-            self.write(0, msg);
+            self.control(2, 0);
             return Ok(());
         }
         let i = slot(rid);
@@ -404,9 +400,7 @@ impl Mux {
         }
         // Channels are unique per (protocol, id): a second one is refused.
         if self.local_keys.contains_key(&key) {
-            let mut msg = vec![2];
-            put_uint(&mut msg, rid);
-            self.write(0, msg);
+            self.control(2, rid);
             return Ok(());
         }
         let (protocol, id) = key.clone();
@@ -496,13 +490,19 @@ impl Mux {
         true
     }
 
+    /// Queues the control message `type || uint id` (reject 2, close 3) on channel 0.
+    fn control(&mut self, message_type: u8, id: u64) {
+        let mut msg = Encoder::with_capacity(10);
+        msg.u8(message_type).uint(id);
+        self.write(0, msg.into_vec());
+    }
+
     /// Queues `type || payload` on local channel `lid` (0 for control messages).
     fn write(&mut self, lid: u64, item: Vec<u8>) {
         if self.corked == 0 {
-            let mut msg = Vec::with_capacity(item.len() + 2);
-            put_uint(&mut msg, lid);
-            msg.extend_from_slice(&item);
-            self.out.push_back(msg);
+            let mut msg = Encoder::with_capacity(item.len() + 2);
+            msg.uint(lid).raw(&item);
+            self.out.push_back(msg.into_vec());
             return;
         }
         if self.batch_len >= MAX_BATCH {
@@ -518,18 +518,18 @@ impl Mux {
         let Some(&(first, _)) = batch.first() else {
             return;
         };
-        let mut msg = vec![0, 0];
-        put_uint(&mut msg, first);
+        // Channel 0, type 0 (batch), then the first channel id.
+        let mut msg = Encoder::new();
+        msg.uint(0).uint(0).uint(first);
         let mut prev = first;
         for (lid, item) in batch {
             if lid != prev {
-                msg.push(0);
-                put_uint(&mut msg, lid);
+                msg.uint(0).uint(lid);
                 prev = lid;
             }
-            put_buffer(&mut msg, &item);
+            msg.buffer(&item);
         }
-        self.out.push_back(msg);
+        self.out.push_back(msg.into_vec());
     }
 }
 

@@ -5,14 +5,19 @@
 //! hypercore 11 additions (`sync.allow_push`, `noData` reasons, `want.any`, manifest v2/v3
 //! fields), and bound every length and count before allocating ([`limits`]). Encoders write the
 //! minimal form, so a message decoded from a JavaScript peer re-encodes to the same bytes.
+//!
+//! The compact-encoding primitives come from `corestore-keys`: messages are written with
+//! [`corestore_keys::compact::Encoder`] and read through the bounded [`Reader`] over its
+//! [`Decoder`](corestore_keys::compact::Decoder). This module only lays out the fields.
 
 mod manifest;
 
 pub use manifest::{Manifest, Prologue, Signer};
 
 use corestore_keys::Key;
+use corestore_keys::compact::Encoder;
 
-use crate::codec::{MAX_ARRAY_LEN, Reader, put_buffer, put_uint};
+use crate::codec::{MAX_ARRAY_LEN, Reader, append};
 use crate::error::DecodeError;
 
 /// Bounds applied while decoding, before any allocation.
@@ -60,8 +65,9 @@ pub struct Handshake {
 impl Handshake {
     /// Appends the encoding.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        put_uint(out, u64::from(self.seeks));
-        out.extend_from_slice(&self.capability);
+        append(out, |e| {
+            e.uint(u64::from(self.seeks)).fixed(&self.capability);
+        });
     }
 
     /// Decodes a handshake payload.
@@ -315,7 +321,7 @@ impl Message {
     /// Encodes the payload (without the type).
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut o = Vec::new();
+        let mut o = Encoder::new();
         match self {
             Self::Sync(m) => {
                 let flags = u64::from(m.can_upgrade)
@@ -323,9 +329,10 @@ impl Message {
                     | u64::from(m.downloading) << 2
                     | u64::from(m.has_manifest) << 3
                     | u64::from(m.allow_push) << 4;
-                for v in [flags, m.fork, m.length, m.remote_length] {
-                    put_uint(&mut o, v);
-                }
+                o.uint(flags)
+                    .uint(m.fork)
+                    .uint(m.length)
+                    .uint(m.remote_length);
             }
             Self::Request(m) => {
                 let flags = u64::from(m.block.is_some())
@@ -334,65 +341,57 @@ impl Message {
                     | u64::from(m.upgrade.is_some()) << 3
                     | u64::from(m.manifest) << 4
                     | u64::from(m.priority != 0) << 5;
-                for v in [flags, m.id, m.fork] {
-                    put_uint(&mut o, v);
-                }
+                o.uint(flags).uint(m.id).uint(m.fork);
                 for b in [m.block, m.hash].into_iter().flatten() {
-                    put_uint(&mut o, b.index);
-                    put_uint(&mut o, b.nodes);
+                    o.uint(b.index).uint(b.nodes);
                 }
                 if let Some(s) = m.seek {
-                    put_uint(&mut o, s.bytes);
-                    put_uint(&mut o, s.padding);
+                    o.uint(s.bytes).uint(s.padding);
                 }
                 if let Some(u) = m.upgrade {
-                    put_uint(&mut o, u.start);
-                    put_uint(&mut o, u.length);
+                    o.uint(u.start).uint(u.length);
                 }
                 if m.priority != 0 {
-                    put_uint(&mut o, m.priority);
+                    o.uint(m.priority);
                 }
             }
-            Self::Cancel(id) => put_uint(&mut o, *id),
+            Self::Cancel(id) => {
+                o.uint(*id);
+            }
             Self::Data(m) => encode_data(m, &mut o),
             Self::NoData(m) => {
-                put_uint(&mut o, m.request);
+                o.uint(m.request);
                 match m.reason {
                     None => {}
-                    Some(0) => put_uint(&mut o, 0),
+                    Some(0) => {
+                        o.uint(0);
+                    }
                     Some(r) => {
-                        put_uint(&mut o, 1);
-                        put_uint(&mut o, r);
+                        o.uint(1).uint(r);
                     }
                 }
             }
             Self::Want(m) | Self::Unwant(m) => {
-                put_uint(&mut o, m.start);
-                put_uint(&mut o, m.length);
+                o.uint(m.start).uint(m.length);
                 if m.any {
-                    put_uint(&mut o, 1);
+                    o.uint(1);
                 }
             }
             Self::Bitfield(m) => {
-                put_uint(&mut o, m.start);
-                put_uint(&mut o, m.bitfield.len() as u64);
-                for w in &m.bitfield {
-                    o.extend_from_slice(&w.to_le_bytes());
-                }
+                o.uint(m.start).uint32_array(&m.bitfield);
             }
             Self::Range(m) => {
-                put_uint(&mut o, u64::from(m.drop) | u64::from(m.length == 1) << 1);
-                put_uint(&mut o, m.start);
+                o.uint(u64::from(m.drop) | u64::from(m.length == 1) << 1)
+                    .uint(m.start);
                 if m.length != 1 {
-                    put_uint(&mut o, m.length);
+                    o.uint(m.length);
                 }
             }
             Self::Extension(m) => {
-                put_buffer(&mut o, m.name.as_bytes());
-                o.extend_from_slice(&m.message);
+                o.string(&m.name).raw(&m.message);
             }
         }
-        o
+        o.into_vec()
     }
 
     /// Decodes the payload of a message of type `message_type`.
@@ -467,15 +466,10 @@ impl Message {
                     Self::Unwant(w)
                 }
             }
-            7 => {
-                let start = r.uint()?;
-                let n = r.count(limits::MAX_BITFIELD_WORDS, 4)?;
-                let mut bitfield = Vec::with_capacity(n);
-                for _ in 0..n {
-                    bitfield.push(u32::from_le_bytes(r.fixed()?));
-                }
-                Self::Bitfield(Bitfield { start, bitfield })
-            }
+            7 => Self::Bitfield(Bitfield {
+                start: r.uint()?,
+                bitfield: r.uint32_array(limits::MAX_BITFIELD_WORDS)?,
+            }),
             8 => {
                 let flags = r.uint()?;
                 let start = r.uint()?;
@@ -498,13 +492,10 @@ impl Message {
     }
 }
 
-fn put_nodes(o: &mut Vec<u8>, nodes: &[Node]) {
-    put_uint(o, nodes.len() as u64);
-    for n in nodes {
-        put_uint(o, n.index);
-        put_uint(o, n.size);
-        o.extend_from_slice(&n.hash);
-    }
+fn write_nodes(o: &mut Encoder, nodes: &[Node]) {
+    o.array(nodes, |o, n| {
+        o.uint(n.index).uint(n.size).fixed(&n.hash);
+    });
 }
 
 fn nodes(r: &mut Reader<'_>) -> Result<Vec<Node>, DecodeError> {
@@ -520,37 +511,33 @@ fn nodes(r: &mut Reader<'_>) -> Result<Vec<Node>, DecodeError> {
     Ok(out)
 }
 
-fn encode_data(m: &Data, o: &mut Vec<u8>) {
+fn encode_data(m: &Data, o: &mut Encoder) {
     let flags = u64::from(m.block.is_some())
         | u64::from(m.hash.is_some()) << 1
         | u64::from(m.seek.is_some()) << 2
         | u64::from(m.upgrade.is_some()) << 3
         | u64::from(m.manifest.is_some()) << 4;
-    for v in [flags, m.request, m.fork] {
-        put_uint(o, v);
-    }
+    o.uint(flags).uint(m.request).uint(m.fork);
     if let Some(b) = &m.block {
-        put_uint(o, b.index);
-        put_buffer(o, &b.value);
-        put_nodes(o, &b.nodes);
+        o.uint(b.index).buffer(&b.value);
+        write_nodes(o, &b.nodes);
     }
     if let Some(h) = &m.hash {
-        put_uint(o, h.index);
-        put_nodes(o, &h.nodes);
+        o.uint(h.index);
+        write_nodes(o, &h.nodes);
     }
     if let Some(s) = &m.seek {
-        put_uint(o, s.bytes);
-        put_nodes(o, &s.nodes);
+        o.uint(s.bytes);
+        write_nodes(o, &s.nodes);
     }
     if let Some(u) = &m.upgrade {
-        put_uint(o, u.start);
-        put_uint(o, u.length);
-        put_nodes(o, &u.nodes);
-        put_nodes(o, &u.additional_nodes);
-        put_buffer(o, &u.signature);
+        o.uint(u.start).uint(u.length);
+        write_nodes(o, &u.nodes);
+        write_nodes(o, &u.additional_nodes);
+        o.buffer(&u.signature);
     }
     if let Some(man) = &m.manifest {
-        man.encode(o);
+        man.encode_to(o);
     }
 }
 

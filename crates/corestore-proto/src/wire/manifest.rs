@@ -1,9 +1,33 @@
 //! The manifest codec carried in `data.manifest` (spec §4.3; versions 0 and 1 from hypercore
 //! 10, 2 and 3 from hypercore 11 with `linked` and `userData`). Only the codec lives here:
 //! hashing and verification belong to `corestore-keys`.
+//!
+//! # Why this is not [`corestore_keys::Manifest`]
+//!
+//! The wire needs three things `corestore_keys::Manifest` cannot give without changing
+//! `corestore-keys`:
+//!
+//! - **hypercore 11 fields.** [`corestore_keys::ManifestVersion`] has only versions 0 and 1,
+//!   and the type has no `linked` or `userData`. hypercore 11 reads both behind flag bits 2 and
+//!   3 for *every* version from 1 on, so even a version-1 manifest from a JavaScript peer may
+//!   carry them; the `corestore-keys` decoder ignores those bits (leaving the fields unread and
+//!   re-encoding different bytes).
+//! - **wire bounds.** A peer's signer array is bounded by [`limits::MAX_SIGNERS`] and 65 bytes
+//!   per signer before anything is allocated; `corestore-keys` decodes it with compact-encoding's
+//!   generic 2^20 count and one byte per item.
+//! - **plain bytes.** Like every struct of [`crate::wire`], the fields are raw byte arrays.
+//!
+//! What the two share goes through `corestore-keys`: every primitive
+//! ([`Encoder`] / the [`Reader`] over its `Decoder`) and each signer's codec
+//! ([`corestore_keys::Signer`]'s `Encode`/`Decode`). [`From`] / [`TryFrom`] convert between the
+//! types, and the tests check that both codecs write and accept the same bytes for every
+//! manifest both can represent.
+
+use corestore_keys::compact::Encoder;
+use corestore_keys::{Hash, PublicKey};
 
 use super::limits;
-use crate::codec::{Reader, put_buffer, put_uint};
+use crate::codec::{Reader, append};
 use crate::error::DecodeError;
 
 /// One Ed25519 signer (`uint sigType (0) || fixed32 namespace || fixed32 publicKey`).
@@ -43,23 +67,33 @@ pub struct Manifest {
     pub user_data: Option<Vec<u8>>,
 }
 
+/// The only hash (`0` = BLAKE2b).
+const HASH_BLAKE2B: u64 = 0;
+
 impl Manifest {
     /// Appends the encoding (JavaScript's choice of v0 sub-type included).
     pub fn encode(&self, o: &mut Vec<u8>) {
-        put_uint(o, self.version);
+        append(o, |e| self.encode_to(e));
+    }
+
+    /// Appends the encoding to a `corestore-keys` [`Encoder`].
+    pub fn encode_to(&self, e: &mut Encoder) {
+        e.uint(self.version);
         if self.version == 0 {
-            put_uint(o, 0); // hash: blake2b
-            if let (Some(p), true) = (&self.prologue, self.signers.is_empty()) {
-                put_uint(o, 0);
-                o.extend_from_slice(&p.hash);
-            } else if self.quorum == 1 && self.signers.len() == 1 && !self.allow_patch {
-                put_uint(o, 1);
-                put_signer(o, &self.signers[0]);
-            } else {
-                put_uint(o, 2);
-                put_uint(o, u64::from(self.allow_patch));
-                put_uint(o, self.quorum);
-                put_signers(o, &self.signers);
+            e.uint(HASH_BLAKE2B);
+            match (&self.prologue, self.signers.as_slice()) {
+                (Some(p), []) => {
+                    e.uint(0).fixed(&p.hash);
+                }
+                (_, [only]) if self.quorum == 1 && !self.allow_patch => {
+                    e.uint(1).encode(&corestore_keys::Signer::from(*only));
+                }
+                _ => {
+                    e.uint(2)
+                        .uint(u64::from(self.allow_patch))
+                        .uint(self.quorum);
+                    encode_signers(e, &self.signers);
+                }
             }
             return;
         }
@@ -67,22 +101,18 @@ impl Manifest {
             | u64::from(self.prologue.is_some()) << 1
             | u64::from(self.linked.is_some()) << 2
             | u64::from(self.user_data.is_some()) << 3;
-        put_uint(o, flags);
-        put_uint(o, 0); // hash: blake2b
-        put_uint(o, self.quorum);
-        put_signers(o, &self.signers);
+        e.uint(flags).uint(HASH_BLAKE2B).uint(self.quorum);
+        encode_signers(e, &self.signers);
         if let Some(p) = &self.prologue {
-            o.extend_from_slice(&p.hash);
-            put_uint(o, p.length);
+            e.fixed(&p.hash).uint(p.length);
         }
         if let Some(l) = &self.linked {
-            put_uint(o, l.len() as u64);
-            for k in l {
-                o.extend_from_slice(k);
-            }
+            e.array(l, |e, k| {
+                e.fixed(k);
+            });
         }
         if let Some(u) = &self.user_data {
-            put_buffer(o, u);
+            e.buffer(u);
         }
     }
 
@@ -101,7 +131,7 @@ impl Manifest {
                 }),
                 1 => Ok(Self {
                     quorum: 1,
-                    signers: vec![signer(r)?],
+                    signers: vec![r.decode::<corestore_keys::Signer>()?.into()],
                     ..Self::default()
                 }),
                 2 => {
@@ -162,37 +192,105 @@ impl Manifest {
 
 fn hash_type(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     match r.uint()? {
-        0 => Ok(()),
+        HASH_BLAKE2B => Ok(()),
         t => Err(DecodeError::UnknownType(t)),
     }
-}
-
-fn signer(r: &mut Reader<'_>) -> Result<Signer, DecodeError> {
-    hash_type(r)?; // signature type 0 = ed25519, same numbering
-    Ok(Signer {
-        namespace: r.fixed()?,
-        public_key: r.fixed()?,
-    })
 }
 
 fn signers(r: &mut Reader<'_>) -> Result<Vec<Signer>, DecodeError> {
     let n = r.count(limits::MAX_SIGNERS, 65)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        out.push(signer(r)?);
+        out.push(r.decode::<corestore_keys::Signer>()?.into());
     }
     Ok(out)
 }
 
-fn put_signer(o: &mut Vec<u8>, s: &Signer) {
-    put_uint(o, 0);
-    o.extend_from_slice(&s.namespace);
-    o.extend_from_slice(&s.public_key);
+fn encode_signers(e: &mut Encoder, signers: &[Signer]) {
+    e.array(signers, |e, s| {
+        e.encode(&corestore_keys::Signer::from(*s));
+    });
 }
 
-fn put_signers(o: &mut Vec<u8>, s: &[Signer]) {
-    put_uint(o, s.len() as u64);
-    for s in s {
-        put_signer(o, s);
+impl From<corestore_keys::Signer> for Signer {
+    fn from(s: corestore_keys::Signer) -> Self {
+        Self {
+            namespace: s.namespace,
+            public_key: s.public_key.0,
+        }
+    }
+}
+
+impl From<Signer> for corestore_keys::Signer {
+    fn from(s: Signer) -> Self {
+        Self {
+            namespace: s.namespace,
+            public_key: PublicKey(s.public_key),
+        }
+    }
+}
+
+impl From<corestore_keys::Prologue> for Prologue {
+    fn from(p: corestore_keys::Prologue) -> Self {
+        Self {
+            hash: p.hash.0,
+            length: p.length,
+        }
+    }
+}
+
+impl From<Prologue> for corestore_keys::Prologue {
+    fn from(p: Prologue) -> Self {
+        Self {
+            hash: Hash(p.hash),
+            length: p.length,
+        }
+    }
+}
+
+impl From<&corestore_keys::Manifest> for Manifest {
+    fn from(m: &corestore_keys::Manifest) -> Self {
+        Self {
+            version: m.version.number(),
+            allow_patch: m.allow_patch,
+            quorum: m.quorum,
+            signers: m.signers.iter().copied().map(Signer::from).collect(),
+            prologue: m.prologue.map(Prologue::from),
+            linked: None,
+            user_data: None,
+        }
+    }
+}
+
+/// A wire manifest as the `corestore-keys` type that hashes and verifies it.
+impl TryFrom<&Manifest> for corestore_keys::Manifest {
+    type Error = corestore_keys::Error;
+
+    /// # Errors
+    ///
+    /// [`corestore_keys::Error::Unsupported`] for what `corestore-keys` cannot represent:
+    /// versions above 1, `linked` and `user_data`.
+    fn try_from(m: &Manifest) -> Result<Self, Self::Error> {
+        let version = match m.version {
+            0 => corestore_keys::ManifestVersion::V0,
+            1 => corestore_keys::ManifestVersion::V1,
+            _ => {
+                return Err(corestore_keys::Error::Unsupported(
+                    "manifest version above 1",
+                ));
+            }
+        };
+        if m.linked.is_some() || m.user_data.is_some() {
+            return Err(corestore_keys::Error::Unsupported(
+                "manifest linked cores or user data",
+            ));
+        }
+        Ok(Self {
+            version,
+            allow_patch: m.allow_patch,
+            quorum: m.quorum,
+            signers: m.signers.iter().copied().map(Into::into).collect(),
+            prologue: m.prologue.map(Into::into),
+        })
     }
 }

@@ -390,3 +390,88 @@ fn capability_vector_and_namespaces() {
         );
     }
 }
+
+fn keys_manifest() -> impl Strategy<Value = corestore_keys::Manifest> {
+    use corestore_keys::{Hash, ManifestVersion, PublicKey};
+    let signer =
+        (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(namespace, pk)| corestore_keys::Signer {
+            namespace,
+            public_key: PublicKey(pk),
+        });
+    (
+        prop_oneof![Just(ManifestVersion::V0), Just(ManifestVersion::V1)],
+        any::<bool>(),
+        prop_oneof![Just(1), safe()],
+        prop::collection::vec(signer, 0..3),
+        prop::option::of((any::<[u8; 32]>(), safe()).prop_map(|(hash, length)| {
+            corestore_keys::Prologue {
+                hash: Hash(hash),
+                length,
+            }
+        })),
+    )
+        .prop_map(|(version, allow_patch, quorum, signers, prologue)| {
+            corestore_keys::Manifest {
+                version,
+                allow_patch,
+                quorum,
+                signers,
+                prologue,
+            }
+        })
+}
+
+proptest! {
+    /// For every manifest both crates represent (versions 0 and 1 without hypercore 11
+    /// fields), the wire codec and `corestore-keys` write and accept the same bytes.
+    #[test]
+    fn manifest_codec_agrees_with_corestore_keys(m in keys_manifest()) {
+        use corestore_keys::compact::Encode as _;
+        let bytes = m.to_bytes();
+        let mut ours = Vec::new();
+        Manifest::from(&m).encode(&mut ours);
+        prop_assert_eq!(&ours, &bytes);
+        let back = Manifest::decode(&mut Reader::new(&bytes)).unwrap();
+        prop_assert_eq!(
+            corestore_keys::Manifest::try_from(&back).unwrap(),
+            corestore_keys::Manifest::decode_bytes(&bytes).unwrap()
+        );
+    }
+}
+
+#[test]
+fn hypercore_11_manifests_do_not_convert() {
+    let v1 = Manifest {
+        version: 1,
+        quorum: 1,
+        ..Manifest::default()
+    };
+    assert!(corestore_keys::Manifest::try_from(&v1).is_ok());
+    for m in [
+        Manifest {
+            version: 2,
+            ..v1.clone()
+        },
+        Manifest {
+            linked: Some(vec![[1; 32]]),
+            ..v1.clone()
+        },
+        Manifest {
+            user_data: Some(b"x".to_vec()),
+            ..v1.clone()
+        },
+    ] {
+        assert!(matches!(
+            corestore_keys::Manifest::try_from(&m),
+            Err(corestore_keys::Error::Unsupported(_))
+        ));
+    }
+    // A version-1 manifest may carry `linked` (hypercore 11 reads it from version 1 on).
+    let linked = Manifest {
+        linked: Some(vec![[2; 32]]),
+        ..v1
+    };
+    let mut bytes = Vec::new();
+    linked.encode(&mut bytes);
+    assert_eq!(Manifest::decode(&mut Reader::new(&bytes)), Ok(linked));
+}
