@@ -1,0 +1,425 @@
+//! [`Core`]: one hypercore on five storages, with its options and read operations.
+//!
+//! The mutating operations live in `write` (append, truncate, clear, user data, flush,
+//! sync), proof handling in `replicate`, and opening and oplog replay in `open`.
+
+mod open;
+mod replicate;
+mod write;
+
+use std::fmt;
+use std::sync::Arc;
+
+use corestore_keys::{DiscoveryKey, Hash, Key, KeyPair, Manifest, TreeHead, Verifier};
+use rac_storage::{MemoryStorage, OpenOptions, Provider, Storage};
+use tracing::trace;
+
+use crate::bitfield::Bitfield;
+use crate::blocks::Blocks;
+use crate::error::{Error, Result};
+use crate::header::Header;
+use crate::oplog::Oplog;
+use crate::tree::{MerkleTree, NodeSource, block_range};
+
+pub use replicate::{Applied, VerifiedBatch};
+
+/// When an acknowledged mutation becomes durable (see the crate docs, "Durability").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// As JavaScript hypercore: a mutation is acknowledged once its data and its oplog entry
+    /// are written to storage (for files: the OS page cache). They become durable at the next
+    /// [`Core::sync`], [`Core::close`], or flush that needs a barrier. A process crash loses
+    /// nothing acknowledged; a power loss may lose acknowledged mutations after the last sync,
+    /// but never corrupts the core.
+    #[default]
+    Buffered,
+    /// Every mutation syncs its data and its oplog entry before returning: acknowledged means
+    /// durable.
+    Synced,
+}
+
+/// How to open or create a core. `CoreOptions::default()` creates a new writable core with a
+/// fresh key pair if the storage is empty.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CoreOptions {
+    /// Create a core when the storage holds none (default `true`); otherwise open fails with
+    /// [`Error::NotFound`].
+    pub create: bool,
+    /// The expected core key (reader cores are opened by key alone).
+    pub key: Option<Key>,
+    /// The key pair to sign with (and to store in a new core's header).
+    pub key_pair: Option<KeyPair>,
+    /// The manifest (for non-compat cores).
+    pub manifest: Option<Manifest>,
+    /// Force compat mode on (`Some(true)`) or off; by default a core is compat unless a
+    /// manifest is given.
+    pub compat: Option<bool>,
+    /// Durability of acknowledged mutations.
+    pub durability: Durability,
+}
+
+impl Default for CoreOptions {
+    fn default() -> Self {
+        Self {
+            create: true,
+            key: None,
+            key_pair: None,
+            manifest: None,
+            compat: None,
+            durability: Durability::default(),
+        }
+    }
+}
+
+impl CoreOptions {
+    /// Default options.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`CoreOptions::key`].
+    #[must_use]
+    pub fn key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets [`CoreOptions::key_pair`].
+    #[must_use]
+    pub fn key_pair(mut self, key_pair: KeyPair) -> Self {
+        self.key_pair = Some(key_pair);
+        self
+    }
+
+    /// Sets [`CoreOptions::manifest`].
+    #[must_use]
+    pub fn manifest(mut self, manifest: Manifest) -> Self {
+        self.manifest = Some(manifest);
+        self
+    }
+
+    /// Sets [`CoreOptions::compat`].
+    #[must_use]
+    pub const fn compat(mut self, compat: bool) -> Self {
+        self.compat = Some(compat);
+        self
+    }
+
+    /// Sets [`CoreOptions::create`].
+    #[must_use]
+    pub const fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Sets [`CoreOptions::durability`].
+    #[must_use]
+    pub const fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// The five storages of one core.
+#[derive(Debug, Clone)]
+pub struct CoreStorage {
+    /// `oplog`: header slots and entries.
+    pub oplog: Arc<dyn Storage>,
+    /// `tree`: Merkle nodes.
+    pub tree: Arc<dyn Storage>,
+    /// `bitfield`: which blocks are stored.
+    pub bitfield: Arc<dyn Storage>,
+    /// `data`: the blocks.
+    pub data: Arc<dyn Storage>,
+    /// `header`: big headers.
+    pub header: Arc<dyn Storage>,
+}
+
+impl CoreStorage {
+    /// Opens `<prefix>oplog`, `<prefix>tree`, `<prefix>bitfield`, `<prefix>data` and
+    /// `<prefix>header` from `provider` (corestore uses `cores/aa/bb/<discovery key>/`).
+    ///
+    /// # Errors
+    ///
+    /// Whatever the provider returns (an invalid name, I/O).
+    pub fn open(provider: &(impl Provider + ?Sized), prefix: &str) -> Result<Self> {
+        let open = |name: &str| provider.open(&format!("{prefix}{name}"), &OpenOptions::new());
+        Ok(Self {
+            oplog: open("oplog")?,
+            tree: open("tree")?,
+            bitfield: open("bitfield")?,
+            data: open("data")?,
+            header: open("header")?,
+        })
+    }
+
+    /// Five fresh in-memory storages.
+    #[must_use]
+    pub fn memory() -> Self {
+        let m = || -> Arc<dyn Storage> { Arc::new(MemoryStorage::new()) };
+        Self {
+            oplog: m(),
+            tree: m(),
+            bitfield: m(),
+            data: m(),
+            header: m(),
+        }
+    }
+}
+
+/// What an append produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The core's length after the append.
+    pub length: u64,
+    /// The core's byte length after the append.
+    pub byte_length: u64,
+}
+
+/// One hypercore: a signed, Merkle-verified, append-only log of blocks on a set of
+/// storages. See the [crate docs](crate) for the format, durability and an example.
+pub struct Core {
+    pub(crate) header: Header,
+    pub(crate) oplog: Oplog,
+    pub(crate) tree: MerkleTree,
+    pub(crate) bitfield: Bitfield,
+    pub(crate) blocks: Blocks,
+    pub(crate) big_header: Arc<dyn Storage>,
+    /// Location of the current big header, once the header outgrew its slot.
+    pub(crate) external: Option<(u64, u64)>,
+    pub(crate) verifier: Option<Verifier>,
+    pub(crate) key_pair: Option<KeyPair>,
+    pub(crate) compat: bool,
+    /// Mutations left before the next automatic flush.
+    pub(crate) auto_flush: u32,
+    pub(crate) manifest_flushed: bool,
+    pub(crate) durability: Durability,
+    pub(crate) poisoned: bool,
+    /// Blocks kept by each truncation or reorg since open (a snapshot taken before event `i`
+    /// keeps `min(truncations[i..])` blocks).
+    pub(crate) truncations: Vec<u64>,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("key", &self.header.key)
+            .field("fork", &self.tree.state.fork)
+            .field("length", &self.tree.state.length)
+            .field("byte_length", &self.tree.state.byte_length)
+            .field("writable", &self.is_writable())
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// Opens (or creates) the core stored under `prefix` in `provider`; see
+    /// [`CoreStorage::open`] for the file names and [`Core::open_storage`] for the rest.
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::open_storage`].
+    pub fn open(
+        provider: &(impl Provider + ?Sized),
+        prefix: &str,
+        options: CoreOptions,
+    ) -> Result<Self> {
+        Self::open_storage(CoreStorage::open(provider, prefix)?, options)
+    }
+
+    /// The core key.
+    #[must_use]
+    pub const fn key(&self) -> &Key {
+        &self.header.key
+    }
+
+    /// The discovery key (channel id and storage directory name).
+    #[must_use]
+    pub fn discovery_key(&self) -> DiscoveryKey {
+        self.header.key.discovery_key()
+    }
+
+    /// The manifest, once known (readers learn it with their first verified upgrade).
+    #[must_use]
+    pub const fn manifest(&self) -> Option<&Manifest> {
+        self.header.manifest.as_ref()
+    }
+
+    /// Whether the key is the signer's public key (corestore 6 default cores).
+    #[must_use]
+    pub const fn is_compat(&self) -> bool {
+        self.compat
+    }
+
+    /// Whether this core can sign appends and truncations.
+    #[must_use]
+    pub const fn is_writable(&self) -> bool {
+        self.key_pair.is_some()
+    }
+
+    /// The key pair, if the core is writable.
+    #[must_use]
+    pub const fn key_pair(&self) -> Option<&KeyPair> {
+        self.key_pair.as_ref()
+    }
+
+    /// Number of blocks.
+    #[must_use]
+    pub const fn length(&self) -> u64 {
+        self.tree.state.length
+    }
+
+    /// Total bytes of all blocks.
+    #[must_use]
+    pub const fn byte_length(&self) -> u64 {
+        self.tree.state.byte_length
+    }
+
+    /// Number of leading blocks stored locally.
+    #[must_use]
+    pub const fn contiguous_length(&self) -> u64 {
+        let c = self.header.hints.contiguous_length;
+        if c < self.tree.state.length {
+            c
+        } else {
+            self.tree.state.length
+        }
+    }
+
+    /// The fork id (bumped by every truncation and reorg).
+    #[must_use]
+    pub const fn fork(&self) -> u64 {
+        self.tree.state.fork
+    }
+
+    /// The tree hash (root hash) of the current head.
+    #[must_use]
+    pub fn tree_hash(&self) -> Hash {
+        self.tree.state.hash()
+    }
+
+    /// The current signed head: tree hash, length, fork.
+    #[must_use]
+    pub fn head(&self) -> TreeHead {
+        self.tree.state.head()
+    }
+
+    /// The signature of the current head (absent at length 0).
+    #[must_use]
+    pub fn signature(&self) -> Option<&[u8]> {
+        self.tree
+            .state
+            .signature
+            .as_deref()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The user-data value of `key` (corestore stores `corestore/name` and
+    /// `corestore/namespace`).
+    #[must_use]
+    pub fn user_data(&self, key: &str) -> Option<&[u8]> {
+        self.header.user_data(key)
+    }
+
+    /// Every user-data entry, in insertion order.
+    pub fn user_data_entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.header
+            .user_data
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// Whether block `index` is stored locally.
+    #[must_use]
+    pub fn has(&self, index: u64) -> bool {
+        index < self.tree.state.length && self.bitfield.get(index)
+    }
+
+    /// Reads block `index`. The bytes are checked against the block's leaf hash, so a damaged
+    /// data file gives [`Error::Corrupt`], never wrong data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfBounds`] at or beyond the length, [`Error::BlockNotAvailable`] if the block
+    /// is not stored locally, [`Error::Corrupt`], [`Error::Storage`], [`Error::Poisoned`].
+    pub fn get(&self, index: u64) -> Result<Vec<u8>> {
+        self.check_poisoned()?;
+        if index >= self.tree.state.length {
+            return Err(Error::OutOfBounds {
+                index,
+                length: self.tree.state.length,
+            });
+        }
+        if !self.bitfield.get(index) {
+            return Err(Error::BlockNotAvailable { index });
+        }
+        let value = self.read_block(index)?;
+        trace!(index, len = value.len(), "get");
+        Ok(value)
+    }
+
+    /// Reads and checks a block known to be in the tree.
+    pub(crate) fn read_block(&self, index: u64) -> Result<Vec<u8>> {
+        let (offset, size) = block_range(&self.tree, &self.tree.state, index)?;
+        let value = self.blocks.read(offset, size)?;
+        let leaf = self
+            .tree
+            .require(crate::tree::flat::NodeIndex::leaf(index))?;
+        if corestore_keys::hash::leaf(&value) != leaf.hash {
+            return Err(Error::corrupt(
+                "data",
+                offset,
+                "block does not match its hash",
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Finds the block holding byte `bytes`: `(block index, offset within the block)`. A
+    /// byte offset equal to a block boundary maps to the start of the next block; `bytes ==
+    /// byte_length` gives `(length, 0)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] beyond the byte length, [`Error::BlockNotAvailable`] if a
+    /// tree node needed on the way is not stored (sparse cores), [`Error::Storage`].
+    pub fn seek(&self, bytes: u64) -> Result<(u64, u64)> {
+        self.check_poisoned()?;
+        write::seek(&self.tree, bytes)
+    }
+
+    /// How many tree nodes a request for block `index` should say we lack (the `nodes` field
+    /// of [`BlockRequest`](crate::BlockRequest)): consecutive missing nodes from the leaf up,
+    /// 0 if the block is beyond our length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`].
+    pub fn missing_nodes(&self, index: u64) -> Result<u64> {
+        self.tree
+            .missing_nodes(crate::tree::flat::NodeIndex::leaf(index))
+    }
+
+    /// The same count for any tree node (the `nodes` field of a
+    /// [`HashRequest`](crate::HashRequest)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`].
+    pub fn missing_nodes_of(&self, node: crate::tree::flat::NodeIndex) -> Result<u64> {
+        self.tree.missing_nodes(node)
+    }
+
+    /// Fails if poisoned.
+    pub(crate) const fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned {
+            Err(Error::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+}

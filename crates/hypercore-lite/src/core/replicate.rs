@@ -1,0 +1,432 @@
+//! The replication primitives of a core: answer a [`Request`] with a [`Proof`]
+//! ([`Core::proof`]), check a received proof against the current state without touching
+//! storage ([`Core::verify`]), and commit what it proves ([`Core::apply`]).
+
+use corestore_keys::manifest::is_compat;
+use corestore_keys::{Manifest, PublicKey, Verifier};
+use tracing::{debug, trace};
+
+use super::open::update_contig;
+use super::{Core, Durability};
+use crate::error::{Error, Result, VerifyError};
+use crate::oplog::entry::{BitfieldUpdate, Entry, TreeUpgrade};
+use crate::tree::flat::NodeIndex;
+use crate::tree::proof::{self, Proof, Request, Verified};
+use crate::tree::{NodeSource, Overlaid, TreeState, byte_offset};
+
+/// A proof that verified against the core's state at the time, ready for [`Core::apply`].
+///
+/// It records the length and fork it was verified against; applying it after the core
+/// changed fails with [`VerifyError::Stale`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct VerifiedBatch {
+    verified: Verified,
+    block: Option<(u64, Vec<u8>)>,
+    reorg: bool,
+    manifest: Option<Manifest>,
+    base_length: u64,
+    base_fork: u64,
+}
+
+impl VerifiedBatch {
+    /// The length the core will have after [`Core::apply`].
+    #[must_use]
+    pub const fn length(&self) -> u64 {
+        self.verified.batch.state.length
+    }
+
+    /// The fork the core will be on after [`Core::apply`].
+    #[must_use]
+    pub const fn fork(&self) -> u64 {
+        self.verified.batch.state.fork
+    }
+
+    /// Whether the proof moves the head (an upgrade or a reorg).
+    #[must_use]
+    pub const fn is_upgrade(&self) -> bool {
+        self.verified.batch.upgraded
+    }
+
+    /// Whether the proof is a fork proof (the core will reorg onto a higher fork).
+    #[must_use]
+    pub const fn is_reorg(&self) -> bool {
+        self.reorg
+    }
+
+    /// The block the proof carries, if any.
+    #[must_use]
+    pub fn block(&self) -> Option<u64> {
+        self.block.as_ref().map(|(i, _)| *i)
+    }
+}
+
+/// What [`Core::apply`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Applied {
+    /// Length after the apply.
+    pub length: u64,
+    /// Fork after the apply.
+    pub fork: u64,
+    /// Whether the head moved.
+    pub upgraded: bool,
+    /// The block stored, if any.
+    pub block: Option<u64>,
+    /// For a reorg: how many blocks the old and new fork share (blocks from there on were
+    /// dropped locally).
+    pub ancestors: Option<u64>,
+}
+
+impl Core {
+    /// Builds the proof answering `request` (hypercore `tree.proof` plus the block value and
+    /// the manifest). Returns `Ok(None)` when the request cannot be answered but is not
+    /// malformed: another fork, a block we do not store, or (sparse cores) a tree node the
+    /// proof needs that we do not store. Answer those with `noData`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for a request no honest peer sends (JavaScript peers close
+    /// the stream), [`Error::Corrupt`], [`Error::Storage`], [`Error::Poisoned`].
+    pub fn proof(&self, request: &Request) -> Result<Option<Proof>> {
+        self.check_poisoned()?;
+        if request.fork != self.fork() {
+            return Ok(None);
+        }
+        if let Some(b) = request.block
+            && !self.has(b.index)
+        {
+            return Ok(None);
+        }
+        let prologue = self.prologue();
+        let mut proof = match proof::build(&self.tree, &self.tree.state, request, prologue.as_ref())
+        {
+            Err(Error::NodeNotAvailable { .. }) => return Ok(None),
+            other => other?,
+        };
+        if let Some(block) = proof.block.as_mut() {
+            block.value = self.read_block(block.index)?;
+        }
+        if request.manifest && !self.compat {
+            proof.manifest = self.header.manifest.clone();
+        }
+        Ok(Some(proof))
+    }
+
+    /// Verifies `proof` against the current state. Pure: no storage is read or written (the
+    /// check of the proof's anchor against a stored tree node, when the anchor is not one of
+    /// the roots, happens in [`Core::apply`]).
+    ///
+    /// A proof on our fork must be anchored in our tree or carry an upgrade starting at our
+    /// length; a proof on a higher fork must carry an upgrade from 0 (a fork proof). Upgrades
+    /// are checked against the manifest (learned from the proof, or the compat default for
+    /// cores opened by key alone, spec §4.5).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verification`] with the reason, [`Error::Poisoned`].
+    pub fn verify(&self, proof: &Proof) -> Result<VerifiedBatch> {
+        self.check_poisoned()?;
+        let state = &self.tree.state;
+        let reorg = proof.fork != state.fork;
+        if reorg && (proof.fork < state.fork || proof.upgrade.as_ref().is_none_or(|u| u.start != 0))
+        {
+            return Err(VerifyError::ForkMismatch {
+                ours: state.fork,
+                got: proof.fork,
+            }
+            .into());
+        }
+        let base = if reorg {
+            TreeState {
+                fork: proof.fork,
+                ..TreeState::default()
+            }
+        } else {
+            state.clone()
+        };
+        let prologue = self.prologue();
+        let verified = proof::verify(proof, &base, prologue.as_ref())?;
+        let mut manifest = None;
+        if verified.batch.upgraded {
+            let (verifier, learned) = self.upgrade_verifier(proof.manifest.as_ref())?;
+            let signature = verified
+                .batch
+                .state
+                .signature
+                .as_deref()
+                .unwrap_or_default();
+            verifier
+                .verify(&verified.batch.state.head(), signature)
+                .map_err(|_| VerifyError::BadSignature)?;
+            manifest = learned;
+        }
+        Ok(VerifiedBatch {
+            block: proof.block.as_ref().map(|b| (b.index, b.value.clone())),
+            verified,
+            reorg,
+            manifest,
+            base_length: state.length,
+            base_fork: state.fork,
+        })
+    }
+
+    /// Checks a conflict probe (hypercore `checkConflict`): a proof with an upgrade from 0 on
+    /// our fork, answering `request {id: 0, upgrade: {start: 0, length}}`. Returns `true` if
+    /// the proof is validly signed but its tree at `length` differs from ours (the signer
+    /// forked the core without bumping the fork id); `false` if the trees agree, or the proof
+    /// is for another fork or a length we do not have.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verification`] if the proof does not verify (hypercore treats that as a
+    /// conflict too), [`Error::Corrupt`] / [`Error::Storage`] reading our roots.
+    pub fn is_conflict(&self, proof: &Proof) -> Result<bool> {
+        self.check_poisoned()?;
+        let Some(upgrade) = proof.upgrade.as_ref().filter(|u| u.start == 0) else {
+            return Ok(false);
+        };
+        if proof.fork != self.fork() || upgrade.length > self.length() {
+            return Ok(false);
+        }
+        let base = TreeState {
+            fork: proof.fork,
+            ..TreeState::default()
+        };
+        let verified = proof::verify(proof, &base, self.prologue().as_ref())?;
+        let (verifier, _) = self.upgrade_verifier(proof.manifest.as_ref())?;
+        let signature = verified
+            .batch
+            .state
+            .signature
+            .as_deref()
+            .unwrap_or_default();
+        verifier
+            .verify(&verified.batch.state.head(), signature)
+            .map_err(|_| VerifyError::BadSignature)?;
+        let mut ours = Vec::new();
+        for index in crate::tree::flat::full_roots(upgrade.length) {
+            match self.tree.node(index)? {
+                Some(root) => ours.push(root),
+                // A sparse core may not know its roots at that length: nothing to compare.
+                None => return Ok(false),
+            }
+        }
+        Ok(corestore_keys::hash::tree(&ours) != corestore_keys::hash::tree(&upgrade.nodes))
+    }
+
+    /// The verifier for an upgrade, and the manifest to store if we learn it now.
+    fn upgrade_verifier(
+        &self,
+        offered: Option<&Manifest>,
+    ) -> Result<(Verifier, Option<Manifest>), VerifyError> {
+        if let Some(v) = &self.verifier {
+            return Ok((v.clone(), None));
+        }
+        let key = self.header.key;
+        let manifest = match offered {
+            Some(m) => m.clone(),
+            None if self.compat => Manifest::default_signer(PublicKey(key.0)),
+            None => return Err(VerifyError::InvalidManifest),
+        };
+        if manifest.hash().0 != key.0 && !(self.compat && is_compat(&key, &manifest)) {
+            return Err(VerifyError::InvalidManifest);
+        }
+        let verifier =
+            Verifier::new(key, manifest.clone()).map_err(|_| VerifyError::InvalidManifest)?;
+        Ok((verifier, Some(manifest)))
+    }
+
+    /// Commits a verified proof: the block goes to the data file, nodes, bitfield bit and new
+    /// head to an oplog entry. A fork proof reorgs the core: blocks under the roots both forks
+    /// share are kept, the rest are dropped, and the core flushes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verification`] ([`VerifyError::Stale`] if the core changed since
+    /// [`Core::verify`], or an anchor that does not match our tree; storage is then
+    /// unchanged), [`Error::Storage`] (poisons the core), [`Error::Poisoned`].
+    pub fn apply(&mut self, batch: VerifiedBatch) -> Result<Applied> {
+        self.check_poisoned()?;
+        if batch.base_length != self.length() || batch.base_fork != self.fork() {
+            return Err(VerifyError::Stale.into());
+        }
+        if let Some(anchor) = batch.verified.anchor {
+            match self.tree.node(NodeIndex(anchor.index))? {
+                Some(ours) if ours.hash == anchor.hash => {}
+                Some(_) => {
+                    return Err(VerifyError::ChecksumMismatch {
+                        index: anchor.index,
+                    }
+                    .into());
+                }
+                None => {
+                    return Err(VerifyError::NotAnchored {
+                        index: anchor.index,
+                    }
+                    .into());
+                }
+            }
+        }
+        if batch.reorg {
+            return self.apply_reorg(batch);
+        }
+        let VerifiedBatch {
+            verified,
+            block,
+            manifest,
+            ..
+        } = batch;
+        let tree_batch = verified.batch;
+        let upgraded = tree_batch.upgraded;
+        let write = match &block {
+            Some((index, value)) => {
+                let src = Overlaid {
+                    batch: &tree_batch,
+                    base: &self.tree,
+                };
+                Some((
+                    *index,
+                    byte_offset(&src, &tree_batch.state, NodeIndex::leaf(*index))?,
+                    value,
+                ))
+            }
+            None => None,
+        };
+        let update = block.as_ref().map(|(index, _)| BitfieldUpdate {
+            drop: false,
+            start: *index,
+            length: 1,
+        });
+        let entry = Entry {
+            user_data: None,
+            tree_nodes: Some(tree_batch.nodes.clone()),
+            tree_upgrade: upgraded.then(|| TreeUpgrade {
+                fork: tree_batch.state.fork,
+                ancestors: tree_batch.base_length,
+                length: tree_batch.state.length,
+                signature: tree_batch.state.signature.clone().unwrap_or_default(),
+            }),
+            bitfield: update,
+        };
+        self.guarded(|c| {
+            if let Some((_, offset, value)) = write {
+                c.blocks.write(offset, value)?;
+                if c.durability == Durability::Synced {
+                    c.blocks.sync()?;
+                }
+            }
+            c.oplog.append(&[entry])?;
+            if c.durability == Durability::Synced {
+                c.oplog.sync()?;
+            }
+            Ok(())
+        })?;
+        if let Some(u) = update {
+            self.bitfield.set_range(u.start, 1, true);
+            update_contig(&mut self.header.hints, u, &self.bitfield);
+        }
+        self.tree.commit(tree_batch);
+        if upgraded {
+            self.sync_header_tree();
+        }
+        if let Some(m) = manifest {
+            self.learn_manifest(m)?;
+        }
+        trace!(block = ?update.map(|u| u.start), upgraded, length = self.length(), "applied proof");
+        self.maybe_flush()?;
+        Ok(Applied {
+            length: self.length(),
+            fork: self.fork(),
+            upgraded,
+            block: update.map(|u| u.start),
+            ancestors: None,
+        })
+    }
+
+    /// Applies a fork proof: keep the blocks under the new roots we already hold with the
+    /// same hash, drop the rest, then store the proof's block if it carries one.
+    fn apply_reorg(&mut self, batch: VerifiedBatch) -> Result<Applied> {
+        let VerifiedBatch {
+            verified,
+            manifest,
+            block,
+            ..
+        } = batch;
+        let mut tree_batch = verified.batch;
+        let old_length = self.length();
+        let mut ancestors = 0;
+        for root in &tree_batch.state.roots {
+            let index = NodeIndex(root.index);
+            if index.end_block() > old_length {
+                break;
+            }
+            match self.tree.node(index)? {
+                Some(ours) if ours.hash == root.hash => ancestors = index.end_block(),
+                _ => break,
+            }
+        }
+        tree_batch.ancestors = ancestors;
+        if let Some(m) = manifest {
+            self.learn_manifest(m)?;
+        }
+        let (length, fork) = (tree_batch.state.length, tree_batch.state.fork);
+        debug!(old_length, ancestors, length, fork, "reorg");
+        self.commit_truncation(tree_batch)?;
+        let stored = match block {
+            Some((index, value)) => {
+                self.store_verified_block(index, &value)?;
+                Some(index)
+            }
+            None => None,
+        };
+        Ok(Applied {
+            length,
+            fork,
+            upgraded: true,
+            block: stored,
+            ancestors: Some(ancestors),
+        })
+    }
+
+    /// Writes a block whose leaf is already part of the tree, and marks it stored.
+    fn store_verified_block(&mut self, index: u64, value: &[u8]) -> Result<()> {
+        let offset = byte_offset(&self.tree, &self.tree.state, NodeIndex::leaf(index))?;
+        let update = BitfieldUpdate {
+            drop: false,
+            start: index,
+            length: 1,
+        };
+        let entry = Entry {
+            bitfield: Some(update),
+            ..Entry::default()
+        };
+        self.guarded(|c| {
+            c.blocks.write(offset, value)?;
+            if c.durability == Durability::Synced {
+                c.blocks.sync()?;
+            }
+            c.oplog.append(&[entry])?;
+            if c.durability == Durability::Synced {
+                c.oplog.sync()?;
+            }
+            Ok(())
+        })?;
+        self.bitfield.set_range(index, 1, true);
+        update_contig(&mut self.header.hints, update, &self.bitfield);
+        self.maybe_flush()
+    }
+
+    /// Stores a manifest learned from a verified upgrade.
+    fn learn_manifest(&mut self, manifest: Manifest) -> Result<()> {
+        if self.header.manifest.is_some() {
+            return Ok(());
+        }
+        let verifier = Verifier::new(self.header.key, manifest.clone())?;
+        self.compat = verifier.is_compat();
+        self.verifier = Some(verifier);
+        self.header.manifest = Some(manifest);
+        self.manifest_flushed = false;
+        Ok(())
+    }
+}

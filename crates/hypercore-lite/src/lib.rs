@@ -1,0 +1,108 @@
+//! The Hypercore 10 log engine: a signed, Merkle-verified, append-only log of blocks,
+//! byte-compatible on disk with JavaScript hypercore 10.38 (as used by corestore 6).
+//!
+//! A [`Core`] lives on five storages from [`rac_storage`] (`oplog`, `tree`, `bitfield`,
+//! `data`, `header`, see [`CoreStorage`]). It appends and reads blocks, truncates (bumping the
+//! fork), clears local copies, keeps user data, and produces and checks the Merkle proofs
+//! replication exchanges ([`Request`] → [`Core::proof`] → [`Proof`] → [`Core::verify`] →
+//! [`Core::apply`]).
+//!
+//! **What this crate does not do:** no networking and no async. It knows nothing of sockets,
+//! peers, protomux channels or request ids: the protocol crate moves [`Request`]s and
+//! [`Proof`]s, the facade drives both. All calls are synchronous and deterministic (the only
+//! randomness is key generation for a new core without a key pair).
+//!
+//! # Key types
+//!
+//! * [`Core`], opened with [`CoreOptions`] on a [`CoreStorage`] (or a
+//!   [`Provider`](rac_storage::Provider) and a name prefix);
+//! * [`Request`] / [`Proof`]: the `request` and `data` messages as plain structs;
+//!   [`VerifiedBatch`]: a proof checked against the core, ready to [`Core::apply`];
+//! * [`Snapshot`]: a read view fixed at a length;
+//! * [`tree::flat::NodeIndex`]: flat-tree index arithmetic as `const fn`s;
+//! * [`Error`] / [`VerifyError`].
+//!
+//! # Example
+//!
+//! ```
+//! use hypercore_lite::{Core, CoreOptions, CoreStorage, Error};
+//!
+//! let mut core = Core::open_storage(CoreStorage::memory(), CoreOptions::new())?;
+//! core.append(b"hello")?;
+//! core.append_batch(&[&b"big"[..], b"world"])?;
+//! assert_eq!(core.length(), 3);
+//! assert_eq!(core.byte_length(), 13);
+//! assert_eq!(core.get(1)?, b"big");
+//! assert_eq!(core.seek(9)?, (2, 1)); // byte 9 is byte 1 of block 2
+//!
+//! // A reader that knows only the key catches up through a proof.
+//! let mut reader = Core::open_storage(CoreStorage::memory(), CoreOptions::new().key(*core.key()))?;
+//! let request = hypercore_lite::Request {
+//!     block: Some(hypercore_lite::BlockRequest { index: 2, nodes: 0 }),
+//!     upgrade: Some(hypercore_lite::UpgradeRequest { start: 0, length: 3 }),
+//!     ..Default::default()
+//! };
+//! let proof = core.proof(&request)?.expect("we have block 2");
+//! let verified = reader.verify(&proof)?;
+//! reader.apply(verified)?;
+//! assert_eq!(reader.length(), 3);
+//! assert_eq!(reader.get(2)?, b"world");
+//! assert!(matches!(reader.get(0), Err(Error::BlockNotAvailable { index: 0 })));
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Durability
+//!
+//! Every mutation writes its data first, then its oplog entry; the mutation is
+//! *acknowledged* when the call returns, at which point the entry has been written to
+//! storage. With [`Durability::Buffered`] (the default, as JavaScript) acknowledged
+//! mutations survive a process crash and become durable against power loss at the next
+//! [`Core::sync`] or [`Core::close`]; with [`Durability::Synced`] every mutation is synced
+//! before it returns, so acknowledged means durable. Whatever the crash, the core reopens:
+//! flushes are ordered with sync barriers (data, bitfield, tree, then the header slot, then
+//! the oplog truncation), a torn oplog tail is dropped by its CRC, and blocks whose oplog
+//! entry survived but whose bytes did not are unmarked on open. Reads check every block
+//! against its Merkle leaf, so a damaged data file gives [`Error::Corrupt`], never wrong data.
+//! A storage error during a mutation *poisons* the core ([`Error::Poisoned`]) until reopened.
+//!
+//! The on-disk format is documented byte by byte in `docs/on-disk-format.md` and in the source of
+//! the `oplog::format` module.
+//!
+//! # Crate features
+//!
+//! None. The crate has no optional and no default features.
+
+#![forbid(unsafe_code)]
+
+mod bitfield;
+mod blocks;
+mod core;
+mod error;
+mod header;
+mod oplog;
+mod snapshot;
+pub mod tree;
+
+pub use crate::core::{
+    AppendOutcome, Applied, Core, CoreOptions, CoreStorage, Durability, VerifiedBatch,
+};
+pub use crate::error::{Error, Result, VerifyError};
+pub use crate::snapshot::Snapshot;
+pub use crate::tree::proof::{
+    BlockRequest, DataBlock, DataHash, DataSeek, DataUpgrade, HashRequest, Proof, Request,
+    SeekRequest, UpgradeRequest,
+};
+pub use corestore_keys::{Hash, Key, KeyPair, Manifest, Node};
+
+#[cfg(test)]
+mod tests_support {
+    //! Helpers shared by unit tests.
+
+    use rac_storage::Storage;
+
+    /// The whole content of a storage.
+    pub(crate) fn read_all(s: &dyn Storage) -> Vec<u8> {
+        let len = s.len().unwrap();
+        s.read_to_vec(0, len).unwrap()
+    }
+}
