@@ -58,13 +58,28 @@ pub(crate) const ALLOWED: &[(&str, &[&str])] = &[
             "corestore-proto",
         ],
     ),
+    (
+        "corestore-bench",
+        &[
+            "corestore",
+            "rac-storage",
+            "corestore-keys",
+            "hypercore-lite",
+            "corestore-proto",
+        ],
+    ),
     ("xtask", &[]),
 ];
 
 /// Third-party crates that only these workspace members may depend on (any kind of dependency).
 const CONFINED: &[(&str, &[&str])] = &[(
     "tokio",
-    &["corestore", "corestore-cli", "corestore-interop"],
+    &[
+        "corestore",
+        "corestore-cli",
+        "corestore-interop",
+        "corestore-bench",
+    ],
 )];
 
 /// Third-party crates that library crates may use only as dev-dependencies.
