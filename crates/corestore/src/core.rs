@@ -1,0 +1,389 @@
+//! Loaded cores shared by every session of a store: [`LoadedCore`] (one per discovery key,
+//! holding the `hypercore-lite` [`Core`]), the [`Registry`] that loads and closes them, and the
+//! [`Hub`] through which they wake the replication drivers.
+//!
+//! Calls into `hypercore-lite` are short synchronous calls made under the core's mutex: an
+//! append, a read or a proof is a few page-cache reads and writes (microseconds), so the
+//! facade makes them inline instead of paying a `spawn_blocking` hop per block. Opening a core
+//! (which may replay an oplog) goes through `spawn_blocking`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use corestore_keys::{DiscoveryKey, Key};
+use hypercore_lite::Core;
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::error::{Error, Result};
+
+/// Events buffered per core for slow subscribers (older ones are reported as lagged).
+const EVENT_BUFFER: usize = 1024;
+
+/// Locks a std mutex, ignoring poisoning (the protected state stays consistent: every
+/// critical section is a few field updates).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Something that happened to a core, as seen by its sessions ([`Hypercore::events`](crate::Hypercore::events)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CoreEvent {
+    /// The core grew (a local append or a verified upgrade from a peer).
+    Append {
+        /// The new length.
+        length: u64,
+    },
+    /// The core was truncated (locally or by a peer's fork).
+    Truncate {
+        /// The new length.
+        length: u64,
+        /// The new fork id.
+        fork: u64,
+    },
+    /// A peer opened this core's channel.
+    PeerAdd {
+        /// The remote's static public key.
+        remote_public_key: [u8; 32],
+    },
+    /// A peer's channel for this core closed.
+    PeerRemove {
+        /// The remote's static public key.
+        remote_public_key: [u8; 32],
+    },
+    /// A block was downloaded and verified.
+    Download {
+        /// The block index.
+        index: u64,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// A block was sent to a peer.
+    Upload {
+        /// The block index.
+        index: u64,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// The core closed (its last session closed, or the store closed).
+    Close,
+}
+
+/// A message to the replication drivers.
+#[derive(Clone)]
+pub(crate) enum Signal {
+    /// A core was loaded: attach it (unless passive).
+    Loaded(Arc<LoadedCore>),
+    /// The core changed or wants blocks: refresh the state sent to peers, announce `new`
+    /// blocks, request what is wanted.
+    Changed {
+        core: Arc<LoadedCore>,
+        new: Option<(u64, u64)>,
+    },
+    /// The core closed: close its channels.
+    Closed(Arc<LoadedCore>),
+    /// The store closed: end the stream.
+    Shutdown,
+}
+
+/// The set of live replication drivers of a store.
+#[derive(Default)]
+pub(crate) struct Hub {
+    drivers: Mutex<Vec<mpsc::UnboundedSender<Signal>>>,
+}
+
+impl Hub {
+    /// A new driver's inbox.
+    pub(crate) fn register(&self) -> mpsc::UnboundedReceiver<Signal> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.drivers).push(tx);
+        rx
+    }
+
+    /// Sends `signal` to every live driver.
+    pub(crate) fn send(&self, signal: &Signal) {
+        lock(&self.drivers).retain(|tx| tx.send(signal.clone()).is_ok());
+    }
+}
+
+/// Block ranges that sessions wait for (reads and downloads).
+#[derive(Debug, Default)]
+pub(crate) struct Wants {
+    next: u64,
+    ranges: BTreeMap<u64, (u64, Option<u64>)>,
+}
+
+/// What the drivers learned about the peers of a core.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PeerInfo {
+    /// Open channels.
+    pub(crate) peers: usize,
+    /// Channels whose remote sent `sync`.
+    pub(crate) synced: usize,
+    /// The length each stream's remote announced (on our fork or a newer one), by stream.
+    pub(crate) lengths: HashMap<u64, u64>,
+}
+
+impl PeerInfo {
+    /// The longest length a peer announced.
+    pub(crate) fn remote_length(&self) -> u64 {
+        self.lengths.values().copied().max().unwrap_or(0)
+    }
+}
+
+/// One loaded core, shared by all its sessions and replication channels.
+pub(crate) struct LoadedCore {
+    pub(crate) key: Key,
+    pub(crate) discovery_key: DiscoveryKey,
+    core: Mutex<Option<Core>>,
+    /// Sessions plus replication channels; changed only under the registry lock.
+    users: AtomicUsize,
+    version: watch::Sender<u64>,
+    /// Created on the first subscription (a broadcast buffer per idle core would cost tens of
+    /// KiB).
+    events: Mutex<Option<broadcast::Sender<CoreEvent>>>,
+    wants: Mutex<Wants>,
+    peers: Mutex<PeerInfo>,
+    hub: Arc<Hub>,
+}
+
+impl std::fmt::Debug for LoadedCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedCore")
+            .field("key", &self.key)
+            .field("users", &self.users.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedCore {
+    fn new(core: Core, hub: Arc<Hub>) -> Self {
+        Self {
+            key: *core.key(),
+            discovery_key: core.discovery_key(),
+            core: Mutex::new(Some(core)),
+            users: AtomicUsize::new(1),
+            version: watch::channel(0).0,
+            events: Mutex::new(None),
+            wants: Mutex::new(Wants::default()),
+            peers: Mutex::new(PeerInfo::default()),
+            hub,
+        }
+    }
+
+    /// Runs `f` on the open core.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], or whatever `f` returns.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> Result<R>) -> Result<R> {
+        let mut guard = lock(&self.core);
+        let core = guard.as_mut().ok_or(Error::Closed)?;
+        f(core)
+    }
+
+    /// Whether the core is still open.
+    pub(crate) fn is_open(&self) -> bool {
+        lock(&self.core).is_some()
+    }
+
+    /// A receiver that sees every later change (subscribe before checking state).
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// A receiver of this core's events.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
+        lock(&self.events)
+            .get_or_insert_with(|| broadcast::channel(EVENT_BUFFER).0)
+            .subscribe()
+    }
+
+    /// Emits an event to the sessions (dropped if nobody listens).
+    pub(crate) fn emit(&self, event: CoreEvent) {
+        if let Some(tx) = lock(&self.events).as_ref() {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Wakes waiting sessions and tells the drivers; `new` names freshly stored blocks.
+    pub(crate) fn changed(self: &Arc<Self>, new: Option<(u64, u64)>) {
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        self.hub.send(&Signal::Changed {
+            core: Arc::clone(self),
+            new,
+        });
+    }
+
+    /// Wakes waiting sessions only (peer info changed).
+    pub(crate) fn wake(&self) {
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Registers a wanted block range (`end: None` = up to the length); returns its id.
+    pub(crate) fn want(self: &Arc<Self>, start: u64, end: Option<u64>) -> u64 {
+        let id = {
+            let mut w = lock(&self.wants);
+            w.next += 1;
+            let id = w.next;
+            w.ranges.insert(id, (start, end));
+            id
+        };
+        self.hub.send(&Signal::Changed {
+            core: Arc::clone(self),
+            new: None,
+        });
+        id
+    }
+
+    /// Removes a wanted range.
+    pub(crate) fn unwant(&self, id: u64) {
+        lock(&self.wants).ranges.remove(&id);
+    }
+
+    /// Up to `limit` wanted blocks below our length that are not stored and not `skip`ped.
+    pub(crate) fn missing(&self, limit: usize, mut skip: impl FnMut(u64) -> bool) -> Vec<u64> {
+        /// Bound on blocks inspected per call, so a huge sparse range costs little per event.
+        const SCAN: u64 = 1 << 16;
+        let ranges: Vec<_> = lock(&self.wants).ranges.values().copied().collect();
+        let guard = lock(&self.core);
+        let Some(core) = guard.as_ref() else {
+            return Vec::new();
+        };
+        let (length, contig) = (core.length(), core.contiguous_length());
+        let mut out = Vec::new();
+        let mut scanned = 0;
+        for (start, end) in ranges {
+            let start = if start < contig { contig } else { start };
+            let end = end.unwrap_or(length).min(length);
+            for index in start..end {
+                scanned += 1;
+                if out.len() >= limit || scanned > SCAN {
+                    return out;
+                }
+                if !core.has(index) && !out.contains(&index) && !skip(index) {
+                    out.push(index);
+                }
+            }
+        }
+        out
+    }
+
+    /// Peer information.
+    pub(crate) fn peer_info(&self) -> PeerInfo {
+        lock(&self.peers).clone()
+    }
+
+    /// Updates the peer information and wakes waiters.
+    pub(crate) fn update_peers(&self, f: impl FnOnce(&mut PeerInfo)) {
+        f(&mut lock(&self.peers));
+        self.wake();
+    }
+
+    /// Closes the `hypercore-lite` core (flush and sync) and tells everyone.
+    fn close_now(self: &Arc<Self>) {
+        let core = lock(&self.core).take();
+        if let Some(core) = core {
+            if let Err(e) = core.close() {
+                warn!(dk = %self.discovery_key, error = %e, "closing core failed");
+            }
+            debug!(dk = %self.discovery_key, "core closed");
+            self.emit(CoreEvent::Close);
+            self.wake();
+            self.hub.send(&Signal::Closed(Arc::clone(self)));
+        }
+    }
+}
+
+/// The loaded cores of a store (shared by the root and all its sessions).
+#[derive(Default)]
+pub(crate) struct Registry {
+    cores: Mutex<HashMap<DiscoveryKey, Arc<LoadedCore>>>,
+    exclusive: Mutex<HashMap<DiscoveryKey, Arc<Semaphore>>>,
+    pub(crate) hub: Arc<Hub>,
+    /// Serialises loads so that one core is never opened twice.
+    pub(crate) loading: tokio::sync::Mutex<()>,
+    /// Live [`FindingPeers`](crate::FindingPeers) guards.
+    pub(crate) finding: AtomicUsize,
+}
+
+impl Registry {
+    /// The loaded core `dk`, counted as one more user.
+    pub(crate) fn acquire(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
+        let cores = lock(&self.cores);
+        let c = cores.get(dk)?;
+        c.users.fetch_add(1, Ordering::AcqRel);
+        Some(Arc::clone(c))
+    }
+
+    /// Counts one more user of a core known to be loaded; `false` if it closed meanwhile.
+    pub(crate) fn retain(&self, core: &Arc<LoadedCore>) -> bool {
+        let cores = lock(&self.cores);
+        match cores.get(&core.discovery_key) {
+            Some(c) if Arc::ptr_eq(c, core) => {
+                c.users.fetch_add(1, Ordering::AcqRel);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Registers a freshly opened core with one user and tells the drivers.
+    pub(crate) fn insert(&self, core: Core) -> Arc<LoadedCore> {
+        let loaded = Arc::new(LoadedCore::new(core, Arc::clone(&self.hub)));
+        lock(&self.cores).insert(loaded.discovery_key, Arc::clone(&loaded));
+        self.hub.send(&Signal::Loaded(Arc::clone(&loaded)));
+        loaded
+    }
+
+    /// One user fewer; the last one closes the core.
+    ///
+    /// The core is closed under the registry lock, so a concurrent `get` of the same core
+    /// waits and then reopens the flushed files instead of opening them twice.
+    pub(crate) fn release(&self, core: &Arc<LoadedCore>) {
+        let mut cores = lock(&self.cores);
+        let left = core.users.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
+        if left == 0 {
+            if cores
+                .get(&core.discovery_key)
+                .is_some_and(|c| Arc::ptr_eq(c, core))
+            {
+                cores.remove(&core.discovery_key);
+            }
+            core.close_now();
+        }
+    }
+
+    /// Closes every loaded core (root close).
+    pub(crate) fn close_all(&self) {
+        let mut cores = lock(&self.cores);
+        for (_, c) in cores.drain() {
+            c.close_now();
+        }
+        drop(cores);
+        self.hub.send(&Signal::Shutdown);
+    }
+
+    /// Every loaded core.
+    pub(crate) fn loaded(&self) -> Vec<Arc<LoadedCore>> {
+        lock(&self.cores).values().cloned().collect()
+    }
+
+    /// Wakes every session waiting on any loaded core.
+    pub(crate) fn wake_all(&self) {
+        for c in lock(&self.cores).values() {
+            c.wake();
+        }
+    }
+
+    /// The in-process exclusive write lock of a core.
+    pub(crate) fn exclusive_lock(&self, dk: &DiscoveryKey) -> Arc<Semaphore> {
+        Arc::clone(
+            lock(&self.exclusive)
+                .entry(*dk)
+                .or_insert_with(|| Arc::new(Semaphore::new(1))),
+        )
+    }
+}

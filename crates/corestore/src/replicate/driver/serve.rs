@@ -1,0 +1,95 @@
+//! The serving half of the driver: answering the remote's `request`s with proofs built by
+//! `hypercore-lite` and its `want`s with `range`s.
+
+use std::sync::Arc;
+
+use corestore_proto::replicate::CoreId;
+use corestore_proto::wire;
+use tracing::warn;
+
+use super::Driver;
+use crate::core::CoreEvent;
+use crate::replicate::convert;
+
+/// Longest run of blocks announced in answer to one `want`.
+const WANT_SCAN: u64 = 1 << 16;
+
+impl Driver {
+    /// Answers a remote request with a proof or `noData`.
+    pub(super) fn answer(&mut self, id: CoreId, request: &wire::Request) {
+        let Some(a) = self.attached.get(&id) else {
+            return;
+        };
+        let core = Arc::clone(&a.core);
+        let lite = convert::request_from_wire(request);
+        let proof = core.with(|c| Ok(c.proof(&lite)?));
+        let Some(peer) = self.conn.peer() else {
+            return;
+        };
+        match proof {
+            Ok(Some(proof)) => {
+                let upload = proof
+                    .block
+                    .as_ref()
+                    .map(|b| (b.index, b.value.len() as u64));
+                if let Ok(true) = peer.send_data(id, convert::data_from_proof(request.id, proof))
+                    && let Some((index, bytes)) = upload
+                {
+                    core.emit(CoreEvent::Upload { index, bytes });
+                }
+            }
+            Ok(None) => {
+                let _ = peer.send_no_data(id, request.id);
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot answer request");
+                let _ = peer.send_no_data(id, request.id);
+            }
+        }
+    }
+
+    /// Answers `want` with what we store of the range (`range` messages).
+    pub(super) fn answer_want(&mut self, id: CoreId, want: &wire::Want) {
+        let Some(a) = self.attached.get(&id) else {
+            return;
+        };
+        let runs = a
+            .core
+            .with(|c| {
+                let (length, contig) = (c.length(), c.contiguous_length());
+                let mut runs = Vec::new();
+                if contig > 0 {
+                    runs.push((0, contig));
+                }
+                let end = want
+                    .start
+                    .saturating_add(want.length)
+                    .min(length)
+                    .min(contig.max(want.start).saturating_add(WANT_SCAN));
+                let mut run: Option<(u64, u64)> = None;
+                for i in contig.max(want.start)..end {
+                    match (&mut run, c.has(i)) {
+                        (Some(r), true) => r.1 += 1,
+                        (None, true) => run = Some((i, 1)),
+                        (Some(_), false) => runs.extend(run.take()),
+                        (None, false) => {}
+                    }
+                }
+                runs.extend(run);
+                Ok(runs)
+            })
+            .unwrap_or_default();
+        if let Some(p) = self.peer() {
+            for (start, length) in runs {
+                let _ = p.send_range(
+                    id,
+                    wire::Range {
+                        drop: false,
+                        start,
+                        length,
+                    },
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Replication: one driver task per stream over the sans-IO [`Connection`] (spec §6.8,
+//! §9.3–§9.9).
+//!
+//! The driver reads bytes into [`Connection::handle_bytes`], hands whatever
+//! [`Connection::poll_transmit`] produces to a writer task (so that a slow reader on the other
+//! side never stops us from reading), sleeps until [`Connection::poll_timeout`], and answers
+//! events:
+//!
+//! * `RemoteOpen` (`hypercore/alpha`, id = discovery key): the core is served if it is loaded
+//!   or stored (opened with `create: false`), else the channel is rejected;
+//! * `Request`: the proof is built by `hypercore-lite` in a short synchronous call under the
+//!   core's mutex (storage calls are page-cache I/O; a `spawn_blocking` hop per block would
+//!   cost more than the work) and sent with `send_data`, or `noData`;
+//! * `Data`: verified and applied the same way, then every waiting session wakes and every
+//!   stream announces the new block (`range`);
+//! * `Synced` / `Range` / `NoData` / timeouts: request what sessions want — an eager upgrade
+//!   whenever the remote is longer, and up to the per-channel inflight limit of block
+//!   requests (pipelined, 48 per core and peer by default).
+//!
+//! Cores loaded later reach every live driver through the store's hub and are attached unless
+//! the store is `passive`.
+
+mod convert;
+mod driver;
+
+use std::sync::Arc;
+
+use corestore_proto::Connection;
+use corestore_proto::noise::KeyPair;
+use corestore_proto::replicate::PeerConfig;
+use corestore_proto::stream::{Randomness, StreamConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use crate::error::{Error, Result};
+use crate::store::Corestore;
+
+/// A running replication stream, returned by [`Corestore::replicate`].
+///
+/// Dropping the handle does not stop the stream; [`ReplicationHandle::close`] does, and so
+/// does closing the root store or the transport.
+#[derive(Debug)]
+pub struct ReplicationHandle {
+    task: JoinHandle<Result<()>>,
+    stop: Arc<Notify>,
+}
+
+impl ReplicationHandle {
+    /// Asks the driver to end the stream (it shuts the transport down).
+    pub fn close(&self) {
+        self.stop.notify_one();
+    }
+
+    /// Whether the driver task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits for the stream to end: `Ok` when it was closed locally or the remote ended the
+    /// transport cleanly, the protocol or transport error otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`], [`Error::Io`], [`Error::Task`] if the driver panicked.
+    pub async fn join(self) -> Result<()> {
+        self.task.await?
+    }
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0; N];
+    getrandom::fill(&mut b).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    Ok(b)
+}
+
+impl Corestore {
+    /// Replicates every loaded core (and every core the remote asks for that this store has)
+    /// over `stream`, a reliable byte stream (TCP, a pipe, a stream from a swarm). Exactly one
+    /// side must be the `initiator`. The stream runs in its own task until it ends, the handle
+    /// is closed or the root store is closed.
+    ///
+    /// For TCP, disable Nagle's algorithm (`TcpStream::set_nodelay(true)`) or use
+    /// [`Corestore::replicate_tcp`]: the protocol sends many small messages.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the store is closed, [`Error::Io`] if the OS has no randomness for
+    /// the session keys.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn replicate<S>(&self, stream: S, initiator: bool) -> Result<ReplicationHandle>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let randomness = Randomness {
+            ephemeral_seed: random()?,
+            header: random()?,
+        };
+        let keypair = KeyPair::from_seed(&random::<32>()?);
+        let conn = Connection::new(
+            initiator,
+            keypair,
+            &randomness,
+            StreamConfig::default(),
+            PeerConfig::default(),
+        );
+        let root = Arc::clone(self.root());
+        let stop = Arc::new(Notify::new());
+        let span = tracing::debug_span!("replicate", initiator, peer = tracing::field::Empty);
+        let driver = driver::Driver::new(root, conn, span.clone());
+        let task = tokio::spawn(driver.run(stream, Arc::clone(&stop)).instrument(span));
+        Ok(ReplicationHandle { task, stop })
+    }
+
+    /// [`Corestore::replicate`] over a TCP stream, with `TCP_NODELAY` set.
+    ///
+    /// # Errors
+    ///
+    /// As [`Corestore::replicate`], and [`Error::Io`] from setting the socket option.
+    pub fn replicate_tcp(
+        &self,
+        stream: tokio::net::TcpStream,
+        initiator: bool,
+    ) -> Result<ReplicationHandle> {
+        stream.set_nodelay(true)?;
+        self.replicate(stream, initiator)
+    }
+}
