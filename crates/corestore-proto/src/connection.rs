@@ -7,7 +7,7 @@ use crate::error::{ApiMisuse, ProtocolError};
 use crate::noise::KeyPair;
 use crate::replicate::{Event, Peer, PeerConfig, Session};
 use crate::stream::{
-    EstablishedKeys, Randomness, SecretStream, StreamConfig, StreamEvent, Transmit,
+    EstablishedKeys, MAX_MESSAGE_LEN, Randomness, SecretStream, StreamConfig, StreamEvent, Transmit,
 };
 use crate::timer::Timestamp;
 
@@ -32,10 +32,12 @@ pub enum ConnectionEvent {
 /// The protocol stack of one connection.
 #[derive(Debug)]
 pub struct Connection {
-    stream: SecretStream,
+    pub(crate) stream: SecretStream,
     peer: Option<Peer>,
     peer_config: PeerConfig,
     events: VecDeque<ConnectionEvent>,
+    /// The failure reported as [`ConnectionEvent::Closed`] (once); nothing is sent after it.
+    failed: Option<ProtocolError>,
 }
 
 impl Connection {
@@ -52,8 +54,9 @@ impl Connection {
         Self {
             stream,
             peer: None,
-            peer_config,
+            peer_config: clamp(peer_config),
             events: VecDeque::new(),
+            failed: None,
         }
     }
 
@@ -69,8 +72,9 @@ impl Connection {
         Ok(Self {
             stream,
             peer: None,
-            peer_config,
+            peer_config: clamp(peer_config),
             events: VecDeque::new(),
+            failed: None,
         })
     }
 
@@ -79,14 +83,29 @@ impl Connection {
         self.peer.as_mut()
     }
 
-    /// Feeds bytes from the transport.
+    /// Feeds bytes from the transport. After a failure every call returns the same error and
+    /// nothing more is read.
     pub fn handle_bytes(&mut self, now: Timestamp, input: &[u8]) -> Result<(), ProtocolError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         let r = self.stream.handle_bytes(now, input);
         self.process(now)?;
         r
     }
 
+    /// Records the failure and reports it once as [`ConnectionEvent::Closed`].
+    fn close(&mut self, e: ProtocolError) {
+        if self.failed.is_none() {
+            self.failed = Some(e.clone());
+            self.events.push_back(ConnectionEvent::Closed(e));
+        }
+    }
+
     fn process(&mut self, now: Timestamp) -> Result<(), ProtocolError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         while let Some(e) = self.stream.poll_event() {
             match e {
                 StreamEvent::HandshakeComplete {
@@ -109,12 +128,15 @@ impl Connection {
                         let r = p.handle_message(now, &m);
                         self.drain_peer();
                         if let Err(e) = r {
-                            self.events.push_back(ConnectionEvent::Closed(e.clone()));
+                            self.close(e.clone());
                             return Err(e);
                         }
                     }
                 }
-                StreamEvent::Closed(e) => self.events.push_back(ConnectionEvent::Closed(e)),
+                StreamEvent::Closed(e) => {
+                    self.close(e.clone());
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -131,20 +153,31 @@ impl Connection {
         }
     }
 
-    /// Appends the bytes to write to the transport.
+    /// Appends the bytes to write to the transport. After a failure nothing is produced (no
+    /// keep-alives, no queued messages): the driver closes the transport.
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<Transmit> {
+        if self.failed.is_some() {
+            return None;
+        }
         if let Some(p) = &mut self.peer {
             while let Some(m) = p.poll_message() {
-                // Mux messages never exceed the frame limit; an oversized one is dropped.
-                let _ = self.stream.send(&m);
+                // The mux refuses messages above `MAX_MESSAGE_LEN` when they are issued
+                // (`ApiMisuse::MessageTooLarge` from the command), so the stream accepts all of
+                // them while it is open.
+                if let Err(e) = self.stream.send(&m) {
+                    tracing::debug!(error = %e, "message not sent");
+                }
             }
         }
         self.stream.poll_transmit(now, out)
     }
 
-    /// The next time [`Connection::handle_timeout`] must be called.
+    /// The next time [`Connection::handle_timeout`] must be called (`None` after a failure).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.failed.is_some() {
+            return None;
+        }
         let p = self.peer.as_ref().and_then(Peer::poll_timeout);
         match (self.stream.poll_timeout(), p) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -154,6 +187,9 @@ impl Connection {
 
     /// Handles expired timers.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.failed.is_some() {
+            return;
+        }
         self.stream.handle_timeout(now);
         if let Some(p) = &mut self.peer {
             p.handle_timeout(now);
@@ -178,4 +214,10 @@ impl Connection {
             return Some(e);
         }
     }
+}
+
+/// Mux messages must fit one encrypted frame.
+fn clamp(mut config: PeerConfig) -> PeerConfig {
+    config.mux.max_message_len = config.mux.max_message_len.min(MAX_MESSAGE_LEN);
+    config
 }

@@ -61,8 +61,7 @@ impl From<corestore_keys::DecodeError> for DecodeError {
     }
 }
 
-/// The remote peer misbehaved. The stream (or channel) is closed; [`ProtocolError::close_reason`]
-/// says which.
+/// The remote peer misbehaved. The stream is destroyed ([`ProtocolError::close_reason`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
@@ -87,10 +86,14 @@ pub enum ProtocolError {
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Decode(#[from] DecodeError),
-    /// An open used an id that is neither a free slot nor `max + 1`, or channel id 0.
+    /// An open used an id that is neither a free slot nor `max + 1` (protomux: "Invalid open
+    /// message"). An open on channel id 0 is not an error: it is answered with `reject 0`.
     #[error("invalid open message for remote channel id {0}")]
     InvalidOpen(u64),
-    /// Buffered messages for a pending remote channel exceeded the bound.
+    /// The handshakes and buffered messages of remote channels not yet accepted or rejected
+    /// exceeded [`MuxConfig::max_pending_bytes`](crate::mux::MuxConfig::max_pending_bytes).
+    /// protomux pauses the transport instead; a sans-IO mux cannot, so to keep memory bounded
+    /// the whole stream fails.
     #[error("too many bytes buffered for pending remote channel {0}")]
     PendingOverflow(u64),
     /// The remote's replication capability did not match the core key and this session.
@@ -107,7 +110,7 @@ pub enum ProtocolError {
 pub enum CloseReason {
     /// The whole stream is destroyed (as JavaScript peers do for every listed error).
     DestroyStream,
-    /// Only the affected channel is closed.
+    /// Only the affected channel is closed. No current [`ProtocolError`] maps to it.
     CloseChannel,
 }
 
@@ -115,14 +118,12 @@ impl ProtocolError {
     /// The close action the reference implementation takes for this error.
     ///
     /// hypercore 10 destroys the whole stream for a bad capability, an undecodable message or an
-    /// invalid request; protomux destroys it for invalid opens. Only buffered-message overflow is
-    /// local to a channel.
+    /// invalid request; protomux destroys it for invalid opens. Pending-buffer overflow (where
+    /// protomux would pause) destroys it too, to keep memory bounded: every error is
+    /// [`CloseReason::DestroyStream`].
     #[must_use]
     pub fn close_reason(&self) -> CloseReason {
-        match self {
-            Self::PendingOverflow(_) => CloseReason::CloseChannel,
-            _ => CloseReason::DestroyStream,
-        }
+        CloseReason::DestroyStream
     }
 }
 
@@ -176,7 +177,7 @@ mod tests {
         );
         assert_eq!(
             ProtocolError::PendingOverflow(3).close_reason(),
-            CloseReason::CloseChannel
+            CloseReason::DestroyStream
         );
         let e: ProtocolError = DecodeError::UnexpectedEnd.into();
         assert_eq!(

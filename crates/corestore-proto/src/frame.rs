@@ -9,6 +9,10 @@ use crate::error::ProtocolError;
 /// The largest body a u24 length prefix can announce.
 pub const MAX_FRAME_LEN: usize = 0xff_ffff;
 
+/// The most a [`FrameDecoder`] reserves for a body up front; the buffer grows only as the body's
+/// bytes arrive, so memory follows what the peer actually sent, not what it announced.
+pub const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
 /// Appends one frame (`u24le(len) || body`) to `out`.
 ///
 /// Returns `None` (and appends nothing) if `body` is longer than [`MAX_FRAME_LEN`].
@@ -75,7 +79,7 @@ impl FrameDecoder {
                         got: len,
                     });
                 }
-                self.body = Some((len, Vec::with_capacity(len.min(64 * 1024))));
+                self.body = Some((len, Vec::with_capacity(len.min(INITIAL_BODY_CAPACITY))));
             }
         }
     }
@@ -136,6 +140,18 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn initial_reservation_is_capped() {
+        let mut dec = FrameDecoder::new(MAX_FRAME_LEN);
+        let mut input: &[u8] = &[0xff, 0xff, 0xff, 1];
+        assert!(dec.decode(&mut input).unwrap().is_none());
+        let Some((len, body)) = &dec.body else {
+            panic!("no body")
+        };
+        assert_eq!(*len, MAX_FRAME_LEN);
+        assert!(body.capacity() < 2 * INITIAL_BODY_CAPACITY);
     }
 
     #[test]

@@ -5,7 +5,16 @@
 //! `(protocol, id)`; a channel is open once both opens were seen. An open from the remote with
 //! no local channel waiting is reported as [`MuxEvent::RemoteOpen`]: the layer above accepts it
 //! with [`Mux::open`] (same protocol and id) or refuses it with [`Mux::reject`]. Messages the
-//! remote sends on such a pending channel are buffered (bounded) and delivered after the accept.
+//! remote sends on such a pending channel are buffered and delivered after the accept.
+//!
+//! Memory is bounded: the handshake payloads of pending remote opens and the messages buffered
+//! for them count against [`MuxConfig::max_pending_bytes`]. protomux pauses the transport above
+//! 32 KiB; a sans-IO mux cannot, so exceeding the bound is [`ProtocolError::PendingOverflow`],
+//! which fails the whole stream (as every other [`ProtocolError`]). An open on channel id 0 is
+//! answered with `reject 0` and otherwise ignored, as protomux does.
+//!
+//! Outgoing messages never exceed [`MuxConfig::max_message_len`]: a larger message is refused
+//! with [`ApiMisuse::MessageTooLarge`], and a corked batch is split so no frame exceeds it.
 //!
 //! [`Mux`] is sans-IO: feed it decrypted messages with [`Mux::handle_message`], take messages to
 //! encrypt from [`Mux::poll_message`] and events from [`Mux::poll_event`].
@@ -14,11 +23,22 @@ use std::collections::{HashMap, VecDeque};
 
 use corestore_keys::compact::Encoder;
 
-use crate::codec::Reader;
+use crate::codec::{Reader, uint_len};
 use crate::error::{ApiMisuse, DecodeError, ProtocolError};
+use crate::stream::MAX_MESSAGE_LEN;
 
 /// A batch is flushed early once it reaches this size (as protomux does).
 pub const MAX_BATCH: usize = 8 * 1024 * 1024;
+
+/// Accounting overhead per buffered message of a pending channel (and per pending handshake).
+const PENDING_OVERHEAD: usize = 16;
+
+/// Upper bound of what one batch item adds beyond its bytes: a channel switch (`00` + uint id,
+/// at most 10 bytes) and the item's length prefix (at most 9 bytes).
+const BATCH_ITEM_OVERHEAD: usize = 19;
+
+/// Upper bound of the batch frame header: `00 00` + uint first channel id.
+const BATCH_HEADER: usize = 11;
 
 /// Limits of a [`Mux`].
 #[derive(Debug, Clone)]
@@ -32,6 +52,9 @@ pub struct MuxConfig {
     pub max_protocol_len: usize,
     /// The longest channel id accepted.
     pub max_id_len: usize,
+    /// The longest message (one protomux frame) we send; defaults to
+    /// [`MAX_MESSAGE_LEN`](crate::stream::MAX_MESSAGE_LEN), what one encrypted frame carries.
+    pub max_message_len: usize,
 }
 
 impl Default for MuxConfig {
@@ -41,6 +64,7 @@ impl Default for MuxConfig {
             max_pending_bytes: 4 * 1024 * 1024,
             max_protocol_len: 256,
             max_id_len: 256,
+            max_message_len: MAX_MESSAGE_LEN,
         }
     }
 }
@@ -165,12 +189,9 @@ impl Mux {
         if self.local_keys.contains_key(&key) {
             return Err(ApiMisuse::DuplicateChannel);
         }
-        let lid = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.local.push(None);
-                self.local.len() as u64
-            }
+        let lid = match self.free.last() {
+            Some(&i) => i,
+            None => self.local.len() as u64 + 1,
         };
         let mut msg = Encoder::new();
         msg.uint(1)
@@ -178,7 +199,12 @@ impl Mux {
             .string(protocol)
             .optional_buffer(id)
             .raw(handshake);
-        self.write(0, msg.into_vec());
+        let msg = msg.into_vec();
+        self.check_len(0, &msg)?;
+        if self.free.pop().is_none() {
+            self.local.push(None);
+        }
+        self.write(0, msg);
 
         let pending_rid = self.pending_keys.remove(&key);
         self.local_keys.insert(key.clone(), lid);
@@ -201,8 +227,13 @@ impl Mux {
     pub fn reject(&mut self, pending: PendingOpen) {
         let rid = pending.0;
         if let Some(r @ Some(Remote::Pending { .. })) = self.remote.get_mut(slot(rid)) {
-            if let Some(Remote::Pending { buffered, key, .. }) = r.take() {
-                self.pending_bytes -= buffered.iter().map(|(_, b)| b.len() + 16).sum::<usize>();
+            if let Some(Remote::Pending {
+                buffered,
+                key,
+                handshake,
+            }) = r.take()
+            {
+                self.pending_bytes -= pending_cost(&handshake, &buffered);
                 self.pending_keys.remove(&key);
             }
             self.control(2, rid);
@@ -252,7 +283,21 @@ impl Mux {
         }
         let mut msg = Encoder::with_capacity(payload.len() + 2);
         msg.uint(message_type).raw(payload);
-        self.write(channel.0, msg.into_vec());
+        let msg = msg.into_vec();
+        self.check_len(channel.0, &msg)?;
+        self.write(channel.0, msg);
+        Ok(())
+    }
+
+    /// Refuses an item that would not fit one message on its own (`uint lid || item`).
+    fn check_len(&self, lid: u64, item: &[u8]) -> Result<(), ApiMisuse> {
+        let got = item.len() + uint_len(lid);
+        if got > self.config.max_message_len {
+            return Err(ApiMisuse::MessageTooLarge {
+                limit: self.config.max_message_len,
+                got,
+            });
+        }
         Ok(())
     }
 
@@ -335,8 +380,10 @@ impl Mux {
                 });
             }
             Some(Some(Remote::Pending { buffered, .. })) => {
-                let cost = payload.len() + 16;
+                let cost = payload.len() + PENDING_OVERHEAD;
                 if self.pending_bytes + cost > self.config.max_pending_bytes {
+                    // The stream fails; release what the channel holds meanwhile.
+                    self.drop_pending(rid);
                     return Err(ProtocolError::PendingOverflow(rid));
                 }
                 self.pending_bytes += cost;
@@ -381,6 +428,14 @@ impl Mux {
             return Err(ProtocolError::InvalidOpen(rid));
         }
         let key: Key = (protocol, id);
+        // protomux pairs opens FIFO per (protocol, id): a late open answers the oldest open we
+        // sent, so one for a channel we closed before it was answered is consumed (freeing its
+        // id) before a newer open of the same key can bind.
+        if let Some(pos) = self.closed_unacked.iter().position(|(_, k)| *k == key) {
+            let (lid, _) = self.closed_unacked.remove(pos);
+            self.free.push(lid);
+            return Ok(());
+        }
         if let Some(lid) = self.outgoing.remove(&key) {
             set(&mut self.remote, i, Some(Remote::Bound(lid)));
             if let Some(Some(l)) = self.local.get_mut(slot(lid)) {
@@ -392,17 +447,16 @@ impl Mux {
             });
             return Ok(());
         }
-        // A late open for a channel we closed before it was answered frees its id.
-        if let Some(pos) = self.closed_unacked.iter().position(|(_, k)| *k == key) {
-            let (lid, _) = self.closed_unacked.swap_remove(pos);
-            self.free.push(lid);
-            return Ok(());
-        }
         // Channels are unique per (protocol, id): a second one is refused.
         if self.local_keys.contains_key(&key) {
             self.control(2, rid);
             return Ok(());
         }
+        let cost = handshake.len() + PENDING_OVERHEAD;
+        if self.pending_bytes + cost > self.config.max_pending_bytes {
+            return Err(ProtocolError::PendingOverflow(rid));
+        }
+        self.pending_bytes += cost;
         let (protocol, id) = key.clone();
         self.pending_keys.insert(key.clone(), rid);
         set(
@@ -454,8 +508,12 @@ impl Mux {
                     channel: ChannelId(lid),
                 });
             }
-            Some(Some(Remote::Pending { buffered, key, .. })) => {
-                self.pending_bytes -= buffered.iter().map(|(_, b)| b.len() + 16).sum::<usize>();
+            Some(Some(Remote::Pending {
+                buffered,
+                key,
+                handshake,
+            })) => {
+                self.pending_bytes -= pending_cost(&handshake, &buffered);
                 self.pending_keys.remove(&key);
             }
             _ => {}
@@ -472,7 +530,7 @@ impl Mux {
         else {
             return false;
         };
-        self.pending_bytes -= buffered.iter().map(|(_, b)| b.len() + 16).sum::<usize>();
+        self.pending_bytes -= pending_cost(&handshake, &buffered);
         set(&mut self.remote, slot(rid), Some(Remote::Bound(lid)));
         if let Some(Some(l)) = self.local.get_mut(slot(lid)) {
             l.remote = Some(rid);
@@ -490,6 +548,20 @@ impl Mux {
         true
     }
 
+    /// Forgets the pending remote open `rid` without answering it (the stream is failing).
+    fn drop_pending(&mut self, rid: u64) {
+        if let Some(r @ Some(Remote::Pending { .. })) = self.remote.get_mut(slot(rid))
+            && let Some(Remote::Pending {
+                buffered,
+                key,
+                handshake,
+            }) = r.take()
+        {
+            self.pending_bytes -= pending_cost(&handshake, &buffered);
+            self.pending_keys.remove(&key);
+        }
+    }
+
     /// Queues the control message `type || uint id` (reject 2, close 3) on channel 0.
     fn control(&mut self, message_type: u8, id: u64) {
         let mut msg = Encoder::with_capacity(10);
@@ -505,10 +577,16 @@ impl Mux {
             self.out.push_back(msg.into_vec());
             return;
         }
-        if self.batch_len >= MAX_BATCH {
+        let cost = item.len() + BATCH_ITEM_OVERHEAD;
+        // Flush early at `MAX_BATCH` (as protomux does), and before the batch would outgrow
+        // one message.
+        if !self.batch.is_empty()
+            && (self.batch_len >= MAX_BATCH
+                || BATCH_HEADER + self.batch_len + cost > self.config.max_message_len)
+        {
             self.flush_batch();
         }
-        self.batch_len += item.len() + 10;
+        self.batch_len += cost;
         self.batch.push((lid, item));
     }
 
@@ -518,6 +596,16 @@ impl Mux {
         let Some(&(first, _)) = batch.first() else {
             return;
         };
+        if let [(lid, item)] = batch.as_slice()
+            && BATCH_HEADER + item.len() + BATCH_ITEM_OVERHEAD > self.config.max_message_len
+        {
+            // A single item too large to wrap in a batch frame goes out on its own (it fits:
+            // `check_len`); receivers accept batches and single frames interchangeably.
+            let mut msg = Encoder::with_capacity(item.len() + 10);
+            msg.uint(*lid).raw(item);
+            self.out.push_back(msg.into_vec());
+            return;
+        }
         // Channel 0, type 0 (batch), then the first channel id.
         let mut msg = Encoder::new();
         msg.uint(0).uint(0).uint(first);
@@ -539,6 +627,16 @@ fn set<T>(table: &mut [Option<T>], i: usize, v: Option<T>) {
     if let Some(s) = table.get_mut(i) {
         *s = v;
     }
+}
+
+/// What a pending remote open counts against [`MuxConfig::max_pending_bytes`].
+fn pending_cost(handshake: &[u8], buffered: &[(u64, Vec<u8>)]) -> usize {
+    handshake.len()
+        + PENDING_OVERHEAD
+        + buffered
+            .iter()
+            .map(|(_, b)| b.len() + PENDING_OVERHEAD)
+            .sum::<usize>()
 }
 
 fn slot(id: u64) -> usize {

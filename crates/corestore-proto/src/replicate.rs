@@ -166,11 +166,17 @@ pub enum Event {
         data: Box<Data>,
     },
     /// The remote has nothing for our request.
+    ///
+    /// Match it with `..`: more fields may follow.
+    #[non_exhaustive]
     NoData {
         /// The core.
         core: CoreId,
         /// Our request id.
         request: u64,
+        /// The hypercore 11 reason ([`NoData::reason`]): `None` from v10 peers, `Some(0)` for
+        /// none given, `Some(1)` not available, `Some(2)` invalid request.
+        reason: Option<u64>,
     },
     /// Our request got no reply in time; it is no longer tracked (a cancel was sent).
     RequestTimedOut {
@@ -226,6 +232,8 @@ pub struct Peer {
     timers: TimerTable,
     events: VecDeque<Event>,
     failed: Option<ProtocolError>,
+    /// Cores whose follow-up `sync` goes out on the next [`Peer::poll_message`].
+    deferred_syncs: BTreeSet<CoreId>,
 }
 
 impl Peer {
@@ -243,6 +251,7 @@ impl Peer {
             timers: TimerTable::default(),
             events: VecDeque::new(),
             failed: None,
+            deferred_syncs: BTreeSet::new(),
         }
     }
 
@@ -538,7 +547,15 @@ impl Peer {
     }
 
     /// The next message for the secret stream (or the plain transport).
+    ///
+    /// Follow-up `sync`s due after a remote `sync` are queued here, behind whatever the layer
+    /// above sent while handling the events.
     pub fn poll_message(&mut self) -> Option<Vec<u8>> {
+        for core in std::mem::take(&mut self.deferred_syncs) {
+            if self.cores.get(&core).is_some_and(|c| c.needs_sync) {
+                let _ = self.send_sync(core);
+            }
+        }
         self.mux.poll_message()
     }
 
@@ -702,12 +719,13 @@ impl Peer {
         message_type: u64,
         payload: &[u8],
     ) -> Result<(), ProtocolError> {
-        let msg = match Message::decode(message_type, payload) {
-            Ok(m) => m,
-            // Types beyond the ten known ones are ignored, as protomux does.
-            Err(crate::error::DecodeError::UnknownType(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
+        // Types beyond the known ones are ignored, as protomux does (forward compatibility).
+        // A known message that does not decode, including an unknown hash, signer or manifest
+        // type inside it, destroys the stream as in hypercore 10.
+        if message_type >= wire::MESSAGE_TYPES {
+            return Ok(());
+        }
+        let msg = Message::decode(message_type, payload)?;
         let max_remote = self.config.max_remote_requests;
         let Some(c) = self.cores.get_mut(&core) else {
             return Ok(());
@@ -718,6 +736,9 @@ impl Peer {
         match msg {
             Message::Sync(m) => {
                 let (idle, send) = c.on_sync(&m);
+                if c.needs_sync {
+                    self.deferred_syncs.insert(core);
+                }
                 let remote = c.remote;
                 self.events.push_back(Event::Synced { core, remote });
                 if idle {
@@ -773,6 +794,7 @@ impl Peer {
                     self.events.push_back(Event::NoData {
                         core,
                         request: m.request,
+                        reason: m.reason,
                     });
                 }
             }

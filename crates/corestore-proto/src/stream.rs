@@ -18,6 +18,10 @@ use crate::timer::{Timer, TimerTable, Timestamp};
 /// The largest plaintext message (one protomux frame) that fits one encrypted frame.
 pub const MAX_MESSAGE_LEN: usize = MAX_FRAME_LEN - ABYTES;
 
+/// The longest Noise handshake message accepted (the Noise protocol's 65,535-byte message
+/// limit); a longer handshake frame fails the stream.
+pub const MAX_HANDSHAKE_MESSAGE_LEN: usize = 65_535;
+
 /// The keep-alive interval hypercore sets on its streams.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
 
@@ -242,7 +246,7 @@ impl SecretStream {
     fn handle_frame(&mut self, mut frame: Vec<u8>) -> Result<(), ProtocolError> {
         match &mut self.phase {
             Phase::Noise(noise) => {
-                if frame.len() > 65535 {
+                if frame.len() > MAX_HANDSHAKE_MESSAGE_LEN {
                     return Err(ProtocolError::Handshake("message too long"));
                 }
                 let done = noise.read_message(&frame)?;

@@ -24,8 +24,12 @@ use crate::error::DecodeError;
 pub mod limits {
     /// Most tree nodes in one proof array (a proof walks at most ~64 levels per part).
     pub const MAX_PROOF_NODES: u64 = 4096;
-    /// Largest block value.
-    pub const MAX_BLOCK_LEN: usize = 16 * 1024 * 1024;
+    /// Largest block value: 15 MiB, 1 MiB below
+    /// [`MAX_MESSAGE_LEN`](crate::stream::MAX_MESSAGE_LEN), so a `data` message carrying such a
+    /// block, its proof nodes, signature and the message headers still fits one frame. A larger
+    /// reply is refused locally by [`Peer::send_data`](crate::replicate::Peer::send_data)
+    /// ([`ApiMisuse::MessageTooLarge`](crate::ApiMisuse::MessageTooLarge)).
+    pub const MAX_BLOCK_LEN: usize = 15 * 1024 * 1024;
     /// Largest signature field (raw 64 bytes, or a multisig container).
     pub const MAX_SIGNATURE_LEN: usize = 64 * 1024;
     /// Most 32-bit words in one `bitfield` message (hypercore sends at most 65536).
@@ -39,6 +43,10 @@ pub mod limits {
     /// Largest manifest `userData`.
     pub const MAX_USER_DATA: usize = 64 * 1024;
 }
+
+/// How many message types `hypercore/alpha` defines (0 `sync` to 9 `extension`); a type at or
+/// above it is ignored by receivers, as protomux does.
+pub const MESSAGE_TYPES: u64 = 10;
 
 /// The `hypercore/alpha` protocol name.
 pub const PROTOCOL: &str = "hypercore/alpha";

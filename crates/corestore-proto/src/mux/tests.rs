@@ -227,3 +227,148 @@ fn thousands_of_channels_pair_quickly() {
     assert_eq!(opened, n as usize);
     assert_eq!(events(&mut b).len(), n as usize);
 }
+
+#[test]
+fn pending_overflow_fails_the_stream_and_releases_the_channel() {
+    let mut b = Mux::new(MuxConfig {
+        max_pending_bytes: 100,
+        ..MuxConfig::default()
+    });
+    b.handle_message(&h("0001 01 0170 00")).unwrap();
+    let Some(MuxEvent::RemoteOpen { pending, .. }) = b.poll_event() else {
+        panic!()
+    };
+    let mut big = h("0100");
+    big.extend_from_slice(&[0; 90]);
+    let err = b.handle_message(&big).unwrap_err();
+    assert_eq!(err, ProtocolError::PendingOverflow(1));
+    assert_eq!(err.close_reason(), crate::CloseReason::DestroyStream);
+    assert!(!b.is_pending(pending), "the pending channel is dropped");
+    assert_eq!(b.pending_bytes, 0);
+}
+
+#[test]
+fn pending_handshakes_count_against_the_bound() {
+    let mut b = Mux::new(MuxConfig {
+        max_pending_bytes: 100,
+        ..MuxConfig::default()
+    });
+    let open = |rid: &str, name: &str| {
+        let mut m = h(&format!("0001 {rid} 01 {name} 00"));
+        m.extend_from_slice(&[0xaa; 50]);
+        m
+    };
+    b.handle_message(&open("01", "70")).unwrap();
+    assert_eq!(b.pending_bytes, 50 + 16);
+    assert_eq!(
+        b.handle_message(&open("02", "71")),
+        Err(ProtocolError::PendingOverflow(2))
+    );
+    // Accepting the first releases its handshake.
+    let Some(MuxEvent::RemoteOpen { .. }) = b.poll_event() else {
+        panic!()
+    };
+    b.open("p", None, b"").unwrap();
+    assert_eq!(b.pending_bytes, 0);
+    let mut c = Mux::new(MuxConfig {
+        max_pending_bytes: 100,
+        ..MuxConfig::default()
+    });
+    c.handle_message(&open("01", "70")).unwrap();
+    let Some(MuxEvent::RemoteOpen { pending, .. }) = c.poll_event() else {
+        panic!()
+    };
+    c.reject(pending);
+    assert_eq!(c.pending_bytes, 0);
+    c.handle_message(&open("02", "71")).unwrap();
+    c.handle_message(&h("000302")).unwrap();
+    assert_eq!(c.pending_bytes, 0, "a remote close releases it too");
+}
+
+#[test]
+fn late_open_pairs_fifo_with_the_closed_channel() {
+    let mut a = Mux::default();
+    let old = a.open("p", None, b"").unwrap();
+    a.close(old).unwrap();
+    let new = a.open("p", None, b"").unwrap();
+    assert_ne!(old, new);
+    // The remote's answer to our first open arrives late: it is consumed by the closed channel.
+    a.handle_message(&h("0001 01 0170 00")).unwrap();
+    assert!(events(&mut a).is_empty());
+    assert!(!a.is_open(new));
+    // Its answer to the second open binds the new channel (protomux leaves the slot free).
+    a.handle_message(&h("0001 01 0170 00 bb")).unwrap();
+    assert_eq!(
+        events(&mut a),
+        vec![MuxEvent::Opened {
+            channel: new,
+            handshake: vec![0xbb]
+        }]
+    );
+    // The closed channel's id was freed.
+    assert_eq!(a.open("q", None, b"").unwrap(), old);
+}
+
+#[test]
+fn oversized_messages_are_refused_and_batches_split() {
+    let config = MuxConfig {
+        max_message_len: 100,
+        ..MuxConfig::default()
+    };
+    let (mut a, mut b) = (Mux::new(config.clone()), Mux::new(config));
+    assert_eq!(
+        a.open("p", None, &[0; 100]),
+        Err(ApiMisuse::MessageTooLarge {
+            limit: 100,
+            got: 106
+        })
+    );
+    let ca = a.open("p", None, b"").unwrap();
+    let cb = b.open("p", None, b"").unwrap();
+    deliver(&mut a, &mut b);
+    deliver(&mut b, &mut a);
+    let _ = (events(&mut a), events(&mut b));
+    assert_eq!(
+        a.send(ca, 1, &[0; 99]),
+        Err(ApiMisuse::MessageTooLarge {
+            limit: 100,
+            got: 101
+        })
+    );
+    assert!(a.poll_message().is_none(), "nothing was queued");
+    // The largest message that fits, corked alone: sent as a plain frame.
+    a.cork();
+    a.send(ca, 1, &[1; 98]).unwrap();
+    a.uncork();
+    let msgs = drain(&mut a);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].len(), 100);
+    // Many corked messages: split over several batches, none too large, all delivered in order.
+    a.cork();
+    for i in 0..10u8 {
+        a.send(ca, 2, &[i; 30]).unwrap();
+    }
+    a.uncork();
+    let msgs = drain(&mut a);
+    assert!(msgs.len() > 1);
+    assert!(msgs.iter().all(|m| m.len() <= 100), "{msgs:?}");
+    for m in &msgs {
+        b.handle_message(m).unwrap();
+    }
+    b.handle_message(&h("0101 01")).unwrap();
+    let got: Vec<_> = events(&mut b)
+        .into_iter()
+        .map(|e| match e {
+            MuxEvent::Message {
+                channel, payload, ..
+            } => {
+                assert_eq!(channel, cb);
+                payload
+            }
+            e => panic!("{e:?}"),
+        })
+        .collect();
+    let mut want: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 30]).collect();
+    want.push(vec![1]);
+    assert_eq!(got, want);
+}

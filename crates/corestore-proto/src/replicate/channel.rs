@@ -66,6 +66,10 @@ pub(crate) struct CoreChannel {
     pub(crate) opened: bool,
     /// What we advertise as `canUpgrade`.
     pub(crate) can_upgrade: bool,
+    /// The `canUpgrade` of the last `sync` we sent (`None` before the first).
+    pub(crate) advertised_can_upgrade: Option<bool>,
+    /// A follow-up `sync` is due once the layer above has reacted to the remote's `sync`.
+    pub(crate) needs_sync: bool,
     pub(crate) next_request_id: u64,
     pub(crate) inflight: BTreeMap<u64, Inflight>,
     pub(crate) remote_requests: HashSet<u64>,
@@ -90,6 +94,8 @@ impl CoreChannel {
             remote: RemoteState::default(),
             opened: false,
             can_upgrade: true,
+            advertised_can_upgrade: None,
+            needs_sync: false,
             next_request_id: 1,
             inflight: BTreeMap::new(),
             remote_requests: HashSet::new(),
@@ -105,6 +111,8 @@ impl CoreChannel {
         if !same_fork {
             self.can_upgrade = false;
         }
+        self.advertised_can_upgrade = Some(self.can_upgrade);
+        self.needs_sync = false;
         Sync {
             fork: self.local.fork,
             length: self.local.length,
@@ -161,6 +169,18 @@ impl CoreChannel {
             } else {
                 send = true;
             }
+        }
+        // hypercore processes a `sync` asynchronously and re-announces when its state changed
+        // meanwhile (`needsSync`, then `signalUpgrade`): the §9.11 trace shows the reader's
+        // `sync {len 0, rlen 3}` without `canUpgrade` after the writer's first `sync`. When the
+        // `canUpgrade` we last advertised went stale, a follow-up `sync` is due; the peer sends it
+        // after the layer above reacted (its request goes first, as in the trace).
+        if !send
+            && self
+                .advertised_can_upgrade
+                .is_some_and(|a| a != self.can_upgrade)
+        {
+            self.needs_sync = true;
         }
         (false, send)
     }

@@ -116,7 +116,12 @@ fn data_must_match_the_request() {
     };
     a.send_data(ca, wrong).unwrap();
     deliver(&mut a, &mut b);
-    assert!(events(&mut b).is_empty());
+    // (B's follow-up sync, sent with its request, drew a sync from A.)
+    let ev = events(&mut b);
+    assert!(
+        ev.iter().all(|e| matches!(e, Event::Synced { .. })),
+        "{ev:?}"
+    );
     assert_eq!(b.inflight(cb), 1);
     // A fork proof is surfaced unsolicited.
     let fork = Data {
@@ -141,10 +146,31 @@ fn data_must_match_the_request() {
         events(&mut b),
         vec![Event::NoData {
             core: cb,
-            request: id
+            request: id,
+            reason: None,
         }]
     );
     assert_eq!(b.poll_timeout(), None);
+    // A hypercore 11 noData carries its reason.
+    let spec = RequestSpec {
+        block: Some(RequestBlock { index: 1, nodes: 0 }),
+        ..RequestSpec::default()
+    };
+    let id = b.request(Timestamp::ZERO, cb, spec).unwrap();
+    deliver(&mut b, &mut a);
+    let _ = events(&mut a);
+    a.mux
+        .send(a.cores[&ca].channel, 4, &[id as u8, 1, 1])
+        .unwrap();
+    deliver(&mut a, &mut b);
+    assert_eq!(
+        events(&mut b),
+        vec![Event::NoData {
+            core: cb,
+            request: id,
+            reason: Some(1),
+        }]
+    );
 }
 
 #[test]
@@ -240,4 +266,90 @@ fn unknown_protocol_is_reported_and_rejected_cleanly() {
     // Messages for the rejected channel are dropped; the stream stays healthy.
     b.handle_message(Timestamp::ZERO, &h("0100 00")).unwrap();
     assert!(events(&mut b).is_empty());
+}
+
+#[test]
+fn unknown_message_types_are_ignored_but_malformed_manifests_fail() {
+    let (mut a, _, _, _, _, _) = opened();
+    let _ = events(&mut a);
+    // Type 10 on remote channel 1: a future message, ignored.
+    a.handle_message(Timestamp::ZERO, &h("010a ffff")).unwrap();
+    assert!(events(&mut a).is_empty());
+    // `data` {flags manifest, request 0, fork 0} whose manifest (version 1) has hash type 9.
+    let err = a
+        .handle_message(Timestamp::ZERO, &h("0103 10 00 00 01 00 09"))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ProtocolError::Decode(crate::error::DecodeError::UnknownType(9))
+    );
+    assert!(events(&mut a).contains(&Event::Failed(err)));
+}
+
+#[test]
+fn pending_overflow_fails_the_peer() {
+    let config = PeerConfig {
+        mux: MuxConfig {
+            max_pending_bytes: 64,
+            ..MuxConfig::default()
+        },
+        ..PeerConfig::default()
+    };
+    let mut b = Peer::new(session(false), config);
+    b.handle_message(Timestamp::ZERO, &h("0001 01 0170 00"))
+        .unwrap();
+    let mut big = h("0100");
+    big.extend_from_slice(&[0; 64]);
+    let err = b.handle_message(Timestamp::ZERO, &big).unwrap_err();
+    assert_eq!(err, ProtocolError::PendingOverflow(1));
+    assert!(events(&mut b).contains(&Event::Failed(err)));
+}
+
+#[test]
+fn the_largest_block_fits_one_message_and_larger_replies_are_refused() {
+    let (mut a, mut b, ca, cb, _, _) = opened();
+    let _ = (events(&mut a), events(&mut b));
+    let answer = |a: &mut Peer, b: &mut Peer, len: usize| {
+        let spec = RequestSpec {
+            block: Some(RequestBlock { index: 2, nodes: 0 }),
+            ..RequestSpec::default()
+        };
+        let id = b.request(Timestamp::ZERO, cb, spec).unwrap();
+        deliver(b, a);
+        let _ = events(a);
+        let node = wire::Node {
+            index: 1,
+            size: 1,
+            hash: [1; 32],
+        };
+        let data = Data {
+            request: id,
+            block: Some(wire::DataBlock {
+                index: 2,
+                value: vec![7; len],
+                nodes: vec![node; 64],
+            }),
+            ..Data::default()
+        };
+        a.send_data(ca, data)
+    };
+    assert_eq!(
+        answer(&mut a, &mut b, wire::limits::MAX_BLOCK_LEN),
+        Ok(true)
+    );
+    for msg in std::iter::from_fn(|| a.poll_message()) {
+        assert!(msg.len() <= crate::stream::MAX_MESSAGE_LEN);
+        b.handle_message(Timestamp::ZERO, &msg).unwrap();
+    }
+    let ev = events(&mut b);
+    assert!(ev.iter().any(|e| matches!(e, Event::Data { .. })), "{ev:?}");
+    // A block of 16 MiB does not fit: refused when issued, not dropped later.
+    assert!(matches!(
+        answer(&mut a, &mut b, 16 * 1024 * 1024),
+        Err(ApiMisuse::MessageTooLarge { .. })
+    ));
+    assert!(
+        std::iter::from_fn(|| a.poll_message()).all(|m| m.len() < 1024),
+        "nothing large was queued"
+    );
 }

@@ -190,3 +190,14 @@ fn pre_established_keys() {
     bad.remote_public_key = [0; 32];
     assert!(SecretStream::with_keys(true, &bad, [5; 24], StreamConfig::default()).is_err());
 }
+
+#[test]
+fn handshake_frames_above_the_noise_limit_fail() {
+    let (_, mut b) = pair();
+    let mut frame = Vec::new();
+    encode_frame(&vec![0; MAX_HANDSHAKE_MESSAGE_LEN + 1], &mut frame).unwrap();
+    assert_eq!(
+        b.handle_bytes(Timestamp::ZERO, &frame),
+        Err(ProtocolError::Handshake("message too long"))
+    );
+}

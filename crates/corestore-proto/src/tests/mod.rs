@@ -120,3 +120,49 @@ fn pair_handshakes() {
     p.drive_bounded();
     assert_eq!(p.a_events.len(), 1);
 }
+
+#[test]
+fn a_failed_connection_reports_closed_once_and_goes_quiet() {
+    let mut p = Pair::new();
+    p.drive_bounded();
+    p.a_events.clear();
+    // b sends a truncated protomux message, then more traffic.
+    for _ in 0..3 {
+        p.b.stream.send(&[0x01]).unwrap();
+    }
+    let mut ba = Vec::new();
+    while p.b.poll_transmit(p.now, &mut ba).is_some() {}
+    assert!(p.a.handle_bytes(p.now, &ba).is_err());
+    p.b.stream.send(&[0x01, 0x00, 0x00]).unwrap();
+    let mut ba = Vec::new();
+    while p.b.poll_transmit(p.now, &mut ba).is_some() {}
+    assert!(p.a.handle_bytes(p.now, &ba).is_err());
+    p.collect();
+    let closed = p
+        .a_events
+        .iter()
+        .filter(|e| matches!(e, ConnectionEvent::Closed(_)))
+        .count();
+    assert_eq!(closed, 1, "{:?}", p.a_events);
+    // No keep-alives or anything else afterwards.
+    assert_eq!(p.a.poll_timeout(), None);
+    p.advance(Duration::from_secs(60));
+    p.a.handle_timeout(p.now);
+    let mut out = Vec::new();
+    assert!(p.a.poll_transmit(p.now, &mut out).is_none());
+    assert!(out.is_empty());
+    assert!(p.a.poll_event().is_none());
+}
+
+#[test]
+fn a_stream_failure_is_reported_once() {
+    let mut p = Pair::new();
+    p.drive_bounded();
+    p.a_events.clear();
+    // Garbage that fails decryption.
+    assert!(p.a.handle_bytes(p.now, &[1, 0, 0, 0]).is_err());
+    assert!(p.a.handle_bytes(p.now, &[1, 0, 0, 0]).is_err());
+    p.collect();
+    assert_eq!(p.a_events.len(), 1, "{:?}", p.a_events);
+    assert!(matches!(p.a_events[0], ConnectionEvent::Closed(_)));
+}

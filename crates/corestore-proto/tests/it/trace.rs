@@ -126,3 +126,94 @@ fn traced_session_decodes_and_reencodes_byte_for_byte() {
         assert!(tx.poll_message().is_none());
     }
 }
+
+/// B's side of the trace through a real [`Peer`]: fed A's frames, driven like corestore (request
+/// the upgrade on `sync`, record the verified upgrade, request block 2), it replies with B's
+/// frames, including the deferred `sync` without `canUpgrade` (`01 00 06 00 00 03`).
+#[test]
+fn traced_session_reader_replies_match() {
+    use corestore_proto::Timestamp;
+    use corestore_proto::replicate::{CoreState, Event, Peer, PeerConfig, RequestSpec, Session};
+    use corestore_proto::wire::{Request, RequestBlock};
+
+    let t = load();
+    let key: [u8; 32] = arr(&t.key);
+    let frames: Vec<Vec<u8>> = t
+        .frames
+        .iter()
+        .map(|f| hex::decode(&f.hex).unwrap())
+        .collect();
+    let now = Timestamp::ZERO;
+    let mut b = Peer::new(
+        Session {
+            initiator: false,
+            handshake_hash: arr(&t.handshake_hash),
+            remote_public_key: [0; 32],
+        },
+        PeerConfig::default(),
+    );
+    let reader = CoreState {
+        downloading: true,
+        ..CoreState::default()
+    };
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    let mut core = None;
+    for (f, bytes) in t.frames.iter().zip(&frames) {
+        if f.from != "A" {
+            continue;
+        }
+        b.handle_message(now, bytes).unwrap();
+        while let Some(e) = b.poll_event() {
+            match e {
+                Event::RemoteOpen { .. } => core = Some(b.open_core(&key, reader).unwrap()),
+                Event::Synced { core: c, .. } => {
+                    if let Some(upgrade) = b.upgrade_to_request(c) {
+                        let spec = RequestSpec {
+                            upgrade: Some(upgrade),
+                            ..RequestSpec::default()
+                        };
+                        b.request(now, c, spec).unwrap();
+                    }
+                }
+                Event::Data { core: c, data } if data.upgrade.is_some() => {
+                    let state = CoreState {
+                        length: 3,
+                        ..reader
+                    };
+                    b.update_core(c, state).unwrap();
+                    let spec = RequestSpec {
+                        block: Some(RequestBlock { index: 2, nodes: 0 }),
+                        priority: 1,
+                        ..RequestSpec::default()
+                    };
+                    b.request(now, c, spec).unwrap();
+                }
+                _ => {}
+            }
+        }
+        sent.extend(std::iter::from_fn(|| b.poll_message()));
+    }
+    assert!(core.is_some());
+    let expected: Vec<&Vec<u8>> = t
+        .frames
+        .iter()
+        .zip(&frames)
+        .filter(|(f, _)| f.from == "B")
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(sent.len(), expected.len(), "{sent:02x?}");
+    for (i, (got, want)) in sent.iter().zip(&expected).enumerate() {
+        if i + 1 == expected.len() {
+            // The JavaScript replicator shares request ids across peers and reused id 1; ours
+            // are per channel. Everything else is identical.
+            let decode = |m: &[u8]| match Message::decode(1, &m[2..]).unwrap() {
+                Message::Request(r) => Request { id: 0, ..r },
+                m => panic!("{m:?}"),
+            };
+            assert_eq!(got[..2], want[..2]);
+            assert_eq!(decode(got), decode(want));
+        } else {
+            assert_eq!(hex::encode(got), hex::encode(want), "B frame {i}");
+        }
+    }
+}

@@ -419,7 +419,9 @@ impl Driver {
             Event::Data { core: id, data } | Event::Unsolicited { core: id, data } => {
                 self.on_data(id, *data);
             }
-            Event::NoData { core: id, request } => {
+            Event::NoData {
+                core: id, request, ..
+            } => {
                 if let Some(a) = self.attached.get_mut(&id)
                     && let Some(index) = a.blocks.remove(&request)
                 {
