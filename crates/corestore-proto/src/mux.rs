@@ -53,7 +53,7 @@ pub struct MuxConfig {
     /// The longest channel id accepted.
     pub max_id_len: usize,
     /// The longest message (one protomux frame) we send; defaults to
-    /// [`MAX_MESSAGE_LEN`](crate::stream::MAX_MESSAGE_LEN), what one encrypted frame carries.
+    /// [`MAX_MESSAGE_LEN`], what one encrypted frame carries.
     pub max_message_len: usize,
 }
 
