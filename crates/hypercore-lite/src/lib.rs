@@ -55,15 +55,28 @@
 //!
 //! Every mutation writes its data first, then its oplog entry; the mutation is
 //! *acknowledged* when the call returns, at which point the entry has been written to
-//! storage. With [`Durability::Buffered`] (the default, as JavaScript) acknowledged
-//! mutations survive a process crash and become durable against power loss at the next
-//! [`Core::sync`] or [`Core::close`]; with [`Durability::Synced`] every mutation is synced
-//! before it returns, so acknowledged means durable. Whatever the crash, the core reopens:
-//! flushes are ordered with sync barriers (data, bitfield, tree, then the header slot, then
-//! the oplog truncation), a torn oplog tail is dropped by its CRC, and blocks whose oplog
-//! entry survived but whose bytes did not are unmarked on open. Reads check every block
-//! against its Merkle leaf, so a damaged data file gives [`Error::Corrupt`], never wrong data.
-//! A storage error during a mutation *poisons* the core ([`Error::Poisoned`]) until reopened.
+//! storage. Flushes write in a fixed order too: bitfield pages and tree nodes, then the
+//! header (big header first), then the oplog header slot, and only then drop the oplog
+//! entries; truncations, reorgs and clears write their oplog entry before cutting the tree or
+//! zeroing data. On open a torn oplog tail is dropped by its CRC and blocks whose oplog entry
+//! survived but whose bytes did not are unmarked. Reads check every block against its Merkle
+//! leaf, so a damaged data file gives [`Error::Corrupt`], never wrong data. A storage error
+//! during a mutation *poisons* the core ([`Error::Poisoned`]) until reopened.
+//!
+//! * [`Durability::Buffered`] (the default, as JavaScript hypercore, which never syncs): no
+//!   mutation or flush syncs; only [`Core::sync`] and [`Core::close`] do. Writes land in the
+//!   page cache in the order above, which is what a crash of the process needs: killed at any
+//!   instant, or after a storage failed or tore a write, the core reopens, verifies its
+//!   signature and tree, and holds every block whose append (or apply) had returned. Against
+//!   power loss it is safe only for the state as of the last completed [`Core::sync`] or
+//!   [`Core::close`]: the disk may persist later writes in any order, so a power loss during
+//!   unsynced work may leave a core that fails to open with [`Error::Corrupt`] or that
+//!   recovers an older state — never wrong data, since every read is checked against its
+//!   Merkle leaf.
+//! * [`Durability::Synced`]: every mutation syncs its data, then its oplog entry, before it
+//!   returns, and flushes put sync barriers between their steps (data, bitfield and tree
+//!   before the header, the header slot before the entries are dropped): power-loss safe at
+//!   every acknowledged mutation, at the cost of several syncs per mutation.
 //!
 //! The on-disk format is documented byte by byte in `docs/on-disk-format.md` and in the source of
 //! the `oplog::format` module.

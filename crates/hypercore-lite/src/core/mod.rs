@@ -28,14 +28,15 @@ pub use replicate::{Applied, VerifiedBatch};
 #[non_exhaustive]
 pub enum Durability {
     /// As JavaScript hypercore: a mutation is acknowledged once its data and its oplog entry
-    /// are written to storage (for files: the OS page cache). They become durable at the next
-    /// [`Core::sync`], [`Core::close`], or flush that needs a barrier. A process crash loses
-    /// nothing acknowledged; a power loss may lose acknowledged mutations after the last sync,
-    /// but never corrupts the core.
+    /// are written to storage (for files: the OS page cache), and no mutation or flush ever
+    /// syncs; they become durable at the next [`Core::sync`] or [`Core::close`]. A process
+    /// crash or a failed write at any point loses nothing acknowledged; a power loss is
+    /// survived only for the state as of the last completed sync (see the crate docs,
+    /// "Durability").
     #[default]
     Buffered,
-    /// Every mutation syncs its data and its oplog entry before returning: acknowledged means
-    /// durable.
+    /// Every mutation syncs its data and its oplog entry before returning, and flushes are
+    /// ordered with sync barriers: acknowledged means durable, also against power loss.
     Synced,
 }
 

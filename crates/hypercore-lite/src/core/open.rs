@@ -7,7 +7,7 @@ use corestore_keys::{KeyPair, Manifest, PublicKey, Verifier};
 use rac_storage::Storage;
 use tracing::{debug, warn};
 
-use super::{Core, CoreOptions, CoreStorage};
+use super::{Core, CoreOptions, CoreStorage, Durability};
 use crate::bitfield::Bitfield;
 use crate::blocks::Blocks;
 use crate::error::{Error, Result};
@@ -47,7 +47,7 @@ impl Core {
                     return Err(Error::NotFound);
                 }
                 let header = new_header(&options)?;
-                oplog.flush(&header.encode())?;
+                oplog.flush(&header.encode(), options.durability == Durability::Synced)?;
                 debug!(key = %header.key, "created core");
                 header
             }

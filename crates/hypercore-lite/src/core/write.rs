@@ -4,6 +4,12 @@
 //! *acknowledged*), then updates the in-memory state, then maybe flushes (spec §5.10: the
 //! first mutation after open, then every fourth, or when the entries pass 64 KiB; truncations
 //! and reorgs always). A storage error inside a mutation poisons the core.
+//!
+//! Only [`Durability::Synced`] syncs inside a mutation or a flush (the barriers that make
+//! every acknowledged state power-loss safe). Under [`Durability::Buffered`] the same writes
+//! happen in the same order, but only [`Core::sync`] and [`Core::close`] sync: the order is
+//! what a process crash or a failed write needs, and power loss is covered up to the last
+//! sync.
 
 use corestore_keys::{Manifest, PublicKey, Verifier};
 use tracing::{debug, trace, warn};
@@ -168,11 +174,15 @@ impl Core {
             }),
             bitfield: Some(update),
         };
-        // The entry must be durable before the flush cuts the tree file below the old roots:
-        // replay then truncates past the roots it cannot find any more.
+        // The entry must be written (and, when synced, durable) before the flush cuts the tree
+        // file below the old roots: replay then truncates past the roots it cannot find any
+        // more.
         self.guarded(|c| {
             c.oplog.append(&[entry])?;
-            c.oplog.sync()
+            if c.durability == Durability::Synced {
+                c.oplog.sync()?;
+            }
+            Ok(())
         })?;
         self.bitfield.set_range(update.start, update.length, false);
         add_reorg_hint(
@@ -195,8 +205,10 @@ impl Core {
     /// file range no other stored block shares is zeroed. The tree (and so the length and
     /// every proof about the blocks) is kept.
     ///
-    /// The clear is synced to the oplog before any byte is zeroed, so a crash never leaves a
-    /// block marked as stored with its bytes gone.
+    /// The clear is written to the oplog (and synced, with [`Durability::Synced`]) before any
+    /// byte is zeroed, so a crash never leaves a block marked as stored with its bytes gone
+    /// (with [`Durability::Buffered`], a power loss before the next [`Core::sync`] may: the
+    /// read then fails its hash check, see the crate docs).
     ///
     /// # Errors
     ///
@@ -232,7 +244,9 @@ impl Core {
         };
         self.guarded(|c| {
             c.oplog.append(&[entry])?;
-            c.oplog.sync()?;
+            if c.durability == Durability::Synced {
+                c.oplog.sync()?;
+            }
             if let Some((offset, len)) = zero {
                 c.blocks.clear(offset, len)?;
                 if c.durability == Durability::Synced {
@@ -365,16 +379,21 @@ impl Core {
         Ok(())
     }
 
-    /// Flush order: bitfield pages, tree nodes, a barrier (data, bitfield and tree synced), the
-    /// header (big header first if needed), then the oplog slot, which syncs before it drops
-    /// the entries.
+    /// Flush order: bitfield pages, tree nodes, the header (big header first if needed), then
+    /// the oplog slot, then the entries are dropped. With [`Durability::Synced`] sync barriers
+    /// separate the steps (data, bitfield and tree synced before the header; the big header
+    /// before the slot; the slot before the entries go); with [`Durability::Buffered`] the
+    /// writes keep that order and nothing is synced.
     pub(crate) fn flush_now(&mut self) -> Result<()> {
         self.guarded(|c| {
+            let synced = c.durability == Durability::Synced;
             c.bitfield.flush()?;
             c.tree.flush()?;
-            c.blocks.sync()?;
-            c.bitfield.sync()?;
-            c.tree.sync()?;
+            if synced {
+                c.blocks.sync()?;
+                c.bitfield.sync()?;
+                c.tree.sync()?;
+            }
             let payload = c.header.encode();
             let slot = if c.external.is_some() || payload.len() > MAX_HEADER_PAYLOAD {
                 let (cur_start, cur_len) = c.external.unwrap_or((0, 0));
@@ -384,13 +403,15 @@ impl Core {
                     0
                 };
                 c.big_header.write(start, &payload)?;
-                c.big_header.sync()?;
+                if synced {
+                    c.big_header.sync()?;
+                }
                 c.external = Some((start, payload.len() as u64));
                 encode_external(start, payload.len() as u64)
             } else {
                 payload
             };
-            c.oplog.flush(&slot)
+            c.oplog.flush(&slot, synced)
         })?;
         debug!(length = self.length(), fork = self.fork(), "flushed");
         Ok(())

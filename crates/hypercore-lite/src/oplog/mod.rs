@@ -5,9 +5,10 @@
 //!   invalid frame or the first frame of another generation; trailing partial entries are
 //!   dropped and the torn tail is cut off (unless read-only).
 //! * [`Oplog::append`] writes entry frames at the end.
-//! * [`Oplog::flush`] writes a new header into the *other* slot, syncs, and truncates the
-//!   entries: a crash before the sync leaves the old slot and its entries current; a crash
-//!   after it leaves stale entries of the old generation, which replay ignores.
+//! * [`Oplog::flush`] writes a new header into the *other* slot, then (after a sync, when
+//!   asked to: `Durability::Synced`) truncates the entries: a crash before the slot write
+//!   leaves the old slot and its entries current; a crash after it leaves stale entries of the
+//!   old generation, which replay ignores.
 
 pub(crate) mod entry;
 pub(crate) mod format;
@@ -139,8 +140,11 @@ impl Oplog {
     }
 
     /// Writes `payload` (an encoded header of at most [`MAX_HEADER_PAYLOAD`] bytes) as the
-    /// new current header, syncs it, and drops the entries.
-    pub(crate) fn flush(&mut self, payload: &[u8]) -> Result<()> {
+    /// new current header, syncs it if `sync`, and drops the entries.
+    ///
+    /// Without `sync` the slot write still precedes the truncation, which is all a process
+    /// crash needs; only a power loss can then persist the truncation without the slot.
+    pub(crate) fn flush(&mut self, payload: &[u8], sync: bool) -> Result<()> {
         if payload.len() > MAX_HEADER_PAYLOAD {
             return Err(Error::InvalidArgument("header too large for an oplog slot"));
         }
@@ -149,8 +153,10 @@ impl Oplog {
         let mut buf = Vec::with_capacity(payload.len() + 8);
         encode_frame(&mut buf, payload, bit, false);
         self.storage.write(slot as u64 * SLOT_1_OFFSET, &buf)?;
-        // The new header must be durable before the entries it replaces disappear.
-        self.storage.sync()?;
+        // With `sync`, the new header is durable before the entries it replaces disappear.
+        if sync {
+            self.storage.sync()?;
+        }
         self.storage.truncate(ENTRIES_OFFSET)?;
         self.bits[slot] = bit;
         self.entries_size = 0;

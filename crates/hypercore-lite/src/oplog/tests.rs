@@ -63,7 +63,7 @@ fn flushes_alternate_slots_as_the_spec_says() {
     // flush#1 → slot 0 bit 0; #2 → slot 1 bit 1; #3 → slot 0 bit 1; #4 → slot 1 bit 0.
     let expect = [([0, 0], 0), ([0, 1], 1), ([1, 1], 0), ([1, 0], 1)];
     for (i, (bits, slot)) in expect.into_iter().enumerate() {
-        o.flush(&header(i as u64)).unwrap();
+        o.flush(&header(i as u64), true).unwrap();
         assert_eq!(o.bits, bits, "flush #{}", i + 1);
         let buf = crate::tests_support::read_all(&*s);
         let frame = decode_frame(&buf, slot * PAGE_SIZE as usize).unwrap();
@@ -80,7 +80,7 @@ fn flushes_alternate_slots_as_the_spec_says() {
 fn torn_tail_is_dropped_and_truncated() {
     let s = Arc::new(MemoryStorage::new());
     let mut o = Oplog::open(s.clone(), false).unwrap().oplog;
-    o.flush(&header(0)).unwrap();
+    o.flush(&header(0), true).unwrap();
     o.append(&[entry("a"), entry("b")]).unwrap();
     let full = s.len().unwrap();
     s.truncate(full - 3).unwrap();
@@ -97,10 +97,10 @@ fn torn_tail_is_dropped_and_truncated() {
 fn stale_entries_of_an_old_generation_are_ignored() {
     let s = Arc::new(MemoryStorage::new());
     let mut o = Oplog::open(s.clone(), false).unwrap().oplog;
-    o.flush(&header(0)).unwrap();
+    o.flush(&header(0), true).unwrap();
     o.append(&[entry("old")]).unwrap();
     let stale = crate::tests_support::read_all(&*s);
-    o.flush(&header(1)).unwrap();
+    o.flush(&header(1), true).unwrap();
     // A crash between the header write and the truncation leaves the old entry behind.
     s.write(ENTRIES_OFFSET, &stale[ENTRIES_OFFSET as usize..])
         .unwrap();
@@ -114,7 +114,7 @@ fn stale_entries_of_an_old_generation_are_ignored() {
 fn a_torn_header_write_keeps_the_previous_header() {
     let s = Arc::new(MemoryStorage::new());
     let mut o = Oplog::open(s.clone(), false).unwrap().oplog;
-    o.flush(&header(5)).unwrap();
+    o.flush(&header(5), true).unwrap();
     o.append(&[entry("x")]).unwrap();
     // Simulate a torn write of the next header into slot 1.
     s.write(SLOT_1_OFFSET + 3, &[0xff; 20]).unwrap();
@@ -137,7 +137,7 @@ fn no_valid_slot_in_a_full_file_is_corrupt() {
 fn trailing_partial_entries_are_dropped() {
     let s = Arc::new(MemoryStorage::new());
     let mut o = Oplog::open(s.clone(), false).unwrap().oplog;
-    o.flush(&header(0)).unwrap();
+    o.flush(&header(0), true).unwrap();
     o.append(&[entry("a")]).unwrap();
     let mut buf = Vec::new();
     encode_frame(&mut buf, &entry("partial").encode(), 0, true);

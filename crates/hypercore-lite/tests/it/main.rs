@@ -2,7 +2,11 @@
 
 mod common;
 mod corruption;
+mod crash;
 mod faults;
+mod fixtures;
+mod js_proofs;
+mod json;
 mod model;
 mod operations;
 mod proofs;
