@@ -7,6 +7,8 @@
 //! Every wait on a child process has a bound: a script that does not finish in time is killed and
 //! the test fails with the script's stderr.
 
+pub mod peer;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
