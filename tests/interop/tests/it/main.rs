@@ -3,6 +3,7 @@
 //! They need the pinned npm packages: run them with `cargo xtask interop` (or `cargo xtask ci`),
 //! which runs `npm ci` in `tests/js` first.
 
+mod cli;
 mod disk;
 mod keys;
 mod proofs;
