@@ -1,0 +1,62 @@
+// bench-corestore.mjs: the JavaScript side of the corestore scenario of `cargo xtask bench`
+// (the Rust side is `corestore-bench open-cores`).
+//
+//   node --expose-gc bench-corestore.mjs open-cores --dir D --count N [--cap SECS]
+//
+// corestore 6.18.4 on a directory: `store.get({ name })` + `ready()` of N named cores (created
+// on first open), one after the other, every core kept open, stopping early after --cap
+// seconds; VmRSS of /proc/self/status is read before and after (after a GC when --expose-gc is
+// given). Prints one JSON object, then exits without closing the store (as the Rust side).
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import { performance } from 'node:perf_hooks'
+
+const require = createRequire(import.meta.url)
+const Corestore = require('corestore6')
+
+const [command, ...rest] = process.argv.slice(2)
+const args = {}
+for (let i = 0; i < rest.length; i += 2) args[rest[i].replace(/^--/, '')] = rest[i + 1]
+
+function rss () {
+  if (global.gc) global.gc()
+  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))
+  return Number(line.split(/\s+/)[1]) * 1024
+}
+
+async function main () {
+  if (command !== 'open-cores') throw new Error(`unknown scenario ${command}`)
+  const count = Number(args.count)
+  const cap = Number(args.cap ?? 600) * 1000
+  const store = new Corestore(args.dir)
+  await store.ready()
+  const warm = store.get({ name: 'warm-up' })
+  await warm.ready()
+  const rssBefore = rss()
+  const cores = []
+  const started = performance.now()
+  for (let i = 0; i < count; i++) {
+    const core = store.get({ name: `core-${i}` })
+    await core.ready()
+    cores.push(core)
+    if (performance.now() - started >= cap) break
+  }
+  const seconds = (performance.now() - started) / 1000
+  const rssAfter = rss()
+  console.log(JSON.stringify({
+    scenario: 'open-cores',
+    impl: 'js',
+    ops: cores.length,
+    bytes: 0,
+    seconds,
+    rss_before: rssBefore,
+    rss_after: rssAfter,
+    rss_per_core: Math.max(0, rssAfter - rssBefore) / cores.length
+  }))
+  process.exit(0)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
