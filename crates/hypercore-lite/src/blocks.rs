@@ -7,6 +7,9 @@ use rac_storage::Storage;
 
 use crate::error::{Error, Result};
 
+/// Blocks of at most this many bytes are read without checking the file's length first.
+const UNCHECKED_READ: u64 = 1 << 20;
+
 /// The data file.
 #[derive(Debug)]
 pub(crate) struct Blocks {
@@ -20,21 +23,31 @@ impl Blocks {
     }
 
     /// Reads `size` bytes at `offset`. A non-empty range past the end of the file is corruption (the
-    /// tree says the bytes are there); the check happens before allocating.
+    /// tree says the bytes are there). A large range is checked against the file's length before
+    /// allocating; a small one (the common case) is read directly, a short read being the error.
     pub(crate) fn read(&self, offset: u64, size: u64) -> Result<Vec<u8>> {
         if size == 0 {
             // Empty blocks occupy no bytes (and may sit past the end of the file).
             return Ok(Vec::new());
         }
-        let len = self.storage.len()?;
-        if offset.checked_add(size).is_none_or(|end| end > len) {
-            return Err(Error::corrupt(
+        let past_end = || {
+            Error::corrupt(
                 "data",
                 offset,
                 "block extends past the end of the data file",
-            ));
+            )
+        };
+        if size > UNCHECKED_READ {
+            let len = self.storage.len()?;
+            if offset.checked_add(size).is_none_or(|end| end > len) {
+                return Err(past_end());
+            }
         }
-        Ok(self.storage.read_to_vec(offset, size)?)
+        match self.storage.read_to_vec(offset, size) {
+            Ok(data) => Ok(data),
+            Err(e) if e.is_out_of_bounds() => Err(past_end()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Writes `data` at `offset`.

@@ -17,6 +17,10 @@ use crate::storage::{MAX_SIZE, Storage, check_extent, check_read, len64};
 /// Zeros written by [`Storage::del`] in the middle of a file, one chunk at a time.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
+/// [`Storage::read_to_vec`] of at most this many bytes allocates before learning the file's
+/// length (the read reports a short file); longer reads check the length first.
+const UNCHECKED_READ_TO_VEC: u64 = 1 << 20;
+
 /// A file used as a [`Storage`], through a shared [`FilePool`] of descriptors.
 ///
 /// - **Lazy creation.** Opening never creates anything (unless locking): [`len`](Storage::len)
@@ -232,6 +236,30 @@ impl Storage for FileStorage {
                 size: self.size(&file, Op::Read)?,
             }),
             Err(e) => Err(self.io(Op::Read, e)),
+        }
+    }
+
+    /// Small reads skip the up-front length check (a metadata call): the positional read itself
+    /// reports a short file as [`Error::OutOfBounds`]. Larger reads check first, so a range
+    /// past the end fails before allocating.
+    fn read_to_vec(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        // A closed handle fails as the default method does (from its `len` call).
+        self.check_open(Op::Len)?;
+        match usize::try_from(len) {
+            Ok(n) if len <= UNCHECKED_READ_TO_VEC => {
+                let mut buf = vec![0; n];
+                self.read(offset, &mut buf)?;
+                Ok(buf)
+            }
+            _ => {
+                let size = self.len()?;
+                check_read(offset, len, size)?;
+                let n =
+                    usize::try_from(len).map_err(|_| Error::OutOfBounds { offset, len, size })?;
+                let mut buf = vec![0; n];
+                self.read(offset, &mut buf)?;
+                Ok(buf)
+            }
         }
     }
 

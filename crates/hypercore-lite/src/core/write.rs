@@ -81,10 +81,18 @@ impl Core {
                 length: blocks.len() as u64,
             }),
         };
-        let data = blocks
-            .iter()
-            .flat_map(|b| b.as_ref().iter().copied())
-            .collect::<Vec<u8>>();
+        // One write of all the blocks; a single block is written as is, without a copy.
+        let data: std::borrow::Cow<'_, [u8]> = match blocks {
+            [one] => std::borrow::Cow::Borrowed(one.as_ref()),
+            _ => {
+                let total = blocks.iter().map(|b| b.as_ref().len()).sum();
+                let mut data = Vec::with_capacity(total);
+                for b in blocks {
+                    data.extend_from_slice(b.as_ref());
+                }
+                std::borrow::Cow::Owned(data)
+            }
+        };
         self.guarded(|c| {
             c.blocks.write(old.1, &data)?;
             if c.durability == Durability::Synced {

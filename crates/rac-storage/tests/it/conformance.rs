@@ -101,6 +101,51 @@ fn read_to_vec_refuses_absurd_lengths_before_allocating() {
 }
 
 #[test]
+fn small_read_to_vec_past_the_end_is_out_of_bounds() {
+    each(|f| {
+        let s = open(f, "data");
+        let missing = s.read_to_vec(0, 1).unwrap_err();
+        assert!(
+            matches!(
+                missing,
+                Error::OutOfBounds {
+                    offset: 0,
+                    len: 1,
+                    size: 0
+                }
+            ),
+            "{}: {missing:?}",
+            f.name
+        );
+        s.write(0, &[5; 10]).unwrap();
+        for (offset, len) in [
+            (0, 11),
+            (9, 2),
+            (10, 1),
+            (11, 0),
+            (u64::MAX, 1),
+            (u64::MAX, 0),
+        ] {
+            let err = s.read_to_vec(offset, len).unwrap_err();
+            assert!(
+                matches!(err, Error::OutOfBounds { offset: o, len: l, size: 10 } if o == offset && l == len),
+                "{}: read_to_vec({offset}, {len}) gave {err:?}",
+                f.name
+            );
+        }
+        assert_eq!(s.read_to_vec(8, 2).unwrap(), [5; 2]);
+        assert!(s.read_to_vec(10, 0).unwrap().is_empty());
+        s.close().unwrap();
+        let closed = s.read_to_vec(0, 1).unwrap_err();
+        assert!(
+            matches!(closed, Error::Closed { op: Op::Len }),
+            "{}: {closed:?}",
+            f.name
+        );
+    });
+}
+
+#[test]
 fn growth_zero_fills() {
     each(|f| {
         let s = open(f, "data");
