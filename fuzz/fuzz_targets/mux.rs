@@ -9,11 +9,13 @@
 //! Invariants: no panic; events only name channels in the model, in order (`Opened` once for an
 //! opening channel, `Message` only on an open one, `Closed` ends it); `close` fails exactly for
 //! channels not in the model; `is_open` agrees with the model; a pending remote open is no
-//! longer pending once accepted (`open` with its protocol and id) or rejected.
+//! longer pending once rejected, and accepting (`open` with its protocol and id) binds the oldest
+//! pending open of that key, leaving newer ones pending (protomux pairs them first come, first
+//! served).
 
 #![no_main]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use corestore_proto::mux::{ChannelId, Mux, MuxConfig, MuxEvent, PendingOpen};
 use libfuzzer_sys::fuzz_target;
@@ -42,8 +44,6 @@ struct Model {
     channels: BTreeMap<ChannelId, State>,
     /// Remote opens reported and not answered yet, with their protocol and id.
     pending: Vec<(PendingOpen, String, Option<Vec<u8>>)>,
-    /// Keys the remote opened again while an open for them was pending (see the known bug).
-    duplicated: BTreeSet<(String, Option<Vec<u8>>)>,
 }
 
 impl Model {
@@ -66,13 +66,6 @@ impl Model {
                 } => {
                     // (A later item of the same batch may already have closed it.)
                     let key = (protocol, id);
-                    if self
-                        .pending
-                        .iter()
-                        .any(|(p, pr, i)| mux.is_pending(*p) && (pr, i) == (&key.0, &key.1))
-                    {
-                        self.duplicated.insert(key.clone());
-                    }
                     // Handles are remote channel ids: a new open can reuse a closed one's id.
                     self.pending.retain(|(p, ..)| *p != pending);
                     self.pending.push((pending, key.0, key.1));
@@ -115,12 +108,6 @@ impl Model {
     }
 }
 
-/// `CORESTORE_FUZZ_STRICT=1` turns the tolerated known bugs back into crashes (see README.md).
-fn strict() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("CORESTORE_FUZZ_STRICT").is_some_and(|v| v != "0"))
-}
-
 fuzz_target!(|input: &[u8]| {
     let mut config = MuxConfig::default();
     // Small limits so that the overflow paths are reachable.
@@ -160,25 +147,27 @@ fuzz_target!(|input: &[u8]| {
             6 => {
                 if !model.pending.is_empty() {
                     let i = usize::from(b(0)) % model.pending.len();
-                    let (pending, protocol, id) = model.pending.swap_remove(i);
+                    let (pending, protocol, id) = model.pending[i].clone();
+                    let same_key = |(_, pr, i): &(PendingOpen, String, Option<Vec<u8>>)| {
+                        (pr, i) == (&protocol, &id)
+                    };
                     if b(1) % 2 == 0 {
+                        model.pending.remove(i);
                         mux.reject(pending);
                         assert!(!mux.is_pending(pending), "still pending after reject");
                     } else if let Ok(channel) =
                         mux.open(&protocol, id.as_deref(), bytes.get(2..).unwrap_or_default())
                     {
                         assert!(model.channels.insert(channel, State::Opening).is_none());
-                        // KNOWN BUG, fuzz/regressions/mux-duplicate-remote-open.bin: a second
-                        // remote open of a pending (protocol, id) replaces the first in the mux's
-                        // key table, so `open` binds the newer one and the first stays pending
-                        // forever (protomux pairs them first come, first served); a reject or
-                        // close of the stale one unregisters the newer one. Strict mode reports
-                        // it; otherwise only keys that were opened twice are excused.
-                        let excused = !strict() && model.duplicated.contains(&(protocol, id));
-                        assert!(
-                            excused || !mux.is_pending(pending),
-                            "KNOWN BUG: still pending after accept"
-                        );
+                        // protomux pairs remote opens of one (protocol, id) first come, first
+                        // served: the accept binds the oldest pending one (regression:
+                        // fuzz/regressions/mux-duplicate-remote-open.bin).
+                        let oldest = model.pending.iter().position(same_key).unwrap_or(i);
+                        let (bound, ..) = model.pending.remove(oldest);
+                        assert!(!mux.is_pending(bound), "still pending after accept");
+                    }
+                    for (p, ..) in model.pending.iter().filter(|e| same_key(e)) {
+                        assert!(mux.is_pending(*p), "a newer open of the key was dropped");
                     }
                 }
             }

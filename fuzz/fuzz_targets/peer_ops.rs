@@ -407,12 +407,6 @@ struct Harness {
     remote_requests: Vec<(CoreId, u64)>,
 }
 
-/// `CORESTORE_FUZZ_STRICT=1` turns the tolerated known bugs back into crashes (see README.md).
-fn strict() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("CORESTORE_FUZZ_STRICT").is_some_and(|v| v != "0"))
-}
-
 fn pick<T: Copy>(items: &[T], i: u8) -> Option<T> {
     (!items.is_empty()).then(|| items[usize::from(i) % items.len()])
 }
@@ -635,21 +629,13 @@ impl Harness {
                             );
                             self.next_id.insert(c, id + 1);
                         }
-                        Err(e) if self.peer.inflight(c) > before => {
-                            // KNOWN BUG, fuzz/regressions/peer_ops-request-after-failure.bin:
-                            // on a failed peer `request` returns `Err(Closed)` yet keeps the
-                            // request in flight (it later times out as a request nobody made).
-                            // Strict mode reports it; otherwise the ghost is tracked so the other
-                            // invariants stay checked.
-                            assert!(
-                                !strict(),
-                                "KNOWN BUG: request failed ({e}) but stays in flight"
-                            );
-                            let id = self.next_id.get(&c).copied().unwrap_or(1);
-                            self.outstanding.insert((c, id), deadline);
-                            self.next_id.insert(c, id + 1);
-                        }
-                        Err(_) => {}
+                        // A refused request leaves no state (regression:
+                        // fuzz/regressions/peer_ops-request-after-failure.bin).
+                        Err(e) => assert_eq!(
+                            self.peer.inflight(c),
+                            before,
+                            "request failed ({e}) but stays in flight"
+                        ),
                     }
                 }
             }

@@ -152,8 +152,9 @@ pub struct Mux {
     outgoing: HashMap<Key, u64>,
     /// Every live local channel by key (channels are unique per key).
     local_keys: HashMap<Key, u64>,
-    /// Remote ids of pending remote opens by key.
-    pending_keys: HashMap<Key, u64>,
+    /// Remote ids of pending remote opens by key, oldest first: protomux pairs opens of the
+    /// same `(protocol, id)` first come, first served.
+    pending_keys: HashMap<Key, VecDeque<u64>>,
     /// Local ids closed before the remote answered: freed on reject or late open.
     closed_unacked: Vec<(u64, Key)>,
     remote: Vec<Option<Remote>>,
@@ -206,7 +207,7 @@ impl Mux {
         }
         self.write(0, msg);
 
-        let pending_rid = self.pending_keys.remove(&key);
+        let pending_rid = self.take_oldest_pending(&key);
         self.local_keys.insert(key.clone(), lid);
         set(
             &mut self.local,
@@ -234,7 +235,7 @@ impl Mux {
             }) = r.take()
             {
                 self.pending_bytes -= pending_cost(&handshake, &buffered);
-                self.pending_keys.remove(&key);
+                self.forget_pending(&key, rid);
             }
             self.control(2, rid);
         }
@@ -458,7 +459,10 @@ impl Mux {
         }
         self.pending_bytes += cost;
         let (protocol, id) = key.clone();
-        self.pending_keys.insert(key.clone(), rid);
+        self.pending_keys
+            .entry(key.clone())
+            .or_default()
+            .push_back(rid);
         set(
             &mut self.remote,
             i,
@@ -514,7 +518,7 @@ impl Mux {
                 handshake,
             })) => {
                 self.pending_bytes -= pending_cost(&handshake, &buffered);
-                self.pending_keys.remove(&key);
+                self.forget_pending(&key, rid);
             }
             _ => {}
         }
@@ -558,7 +562,27 @@ impl Mux {
             }) = r.take()
         {
             self.pending_bytes -= pending_cost(&handshake, &buffered);
-            self.pending_keys.remove(&key);
+            self.forget_pending(&key, rid);
+        }
+    }
+
+    /// Unregisters the oldest pending remote open of `key` and returns its remote id.
+    fn take_oldest_pending(&mut self, key: &Key) -> Option<u64> {
+        let queue = self.pending_keys.get_mut(key)?;
+        let rid = queue.pop_front();
+        if queue.is_empty() {
+            self.pending_keys.remove(key);
+        }
+        rid
+    }
+
+    /// Unregisters the pending remote open `rid` of `key`, leaving other opens of the key.
+    fn forget_pending(&mut self, key: &Key, rid: u64) {
+        if let Some(queue) = self.pending_keys.get_mut(key) {
+            queue.retain(|&r| r != rid);
+            if queue.is_empty() {
+                self.pending_keys.remove(key);
+            }
         }
     }
 

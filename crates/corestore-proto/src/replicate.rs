@@ -385,7 +385,7 @@ impl Peer {
     ) -> Result<u64, ApiMisuse> {
         let timeout = self.config.request_timeout;
         let max = self.config.max_inflight;
-        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let c = self.cores.get(&core).ok_or(ApiMisuse::UnknownChannel)?;
         if spec.block.is_none()
             && spec.hash.is_none()
             && spec.seek.is_none()
@@ -398,7 +398,6 @@ impl Peer {
             return Err(ApiMisuse::TooManyRequests(max));
         }
         let id = c.next_request_id;
-        c.next_request_id += 1;
         let request = Request {
             id,
             fork: c.remote.fork,
@@ -410,13 +409,18 @@ impl Peer {
             priority: spec.priority,
         };
         let msg = Message::Request(request.clone());
-        let deadline = now + timeout;
-        c.inflight.insert(id, Inflight { request, deadline });
         let ch = c.channel;
+        // Send first: a request that could not be sent (failed peer, too large) leaves no
+        // state behind, neither an inflight entry nor a deadline, and uses up no id.
+        self.send(ch, &msg)?;
+        let deadline = now + timeout;
+        if let Some(c) = self.cores.get_mut(&core) {
+            c.next_request_id += 1;
+            c.inflight.insert(id, Inflight { request, deadline });
+        }
         self.deadlines.insert((deadline, core, id));
         self.update_timer();
         tracing::trace!(core = core.0, id, "request");
-        self.send(ch, &msg)?;
         Ok(id)
     }
 
@@ -442,20 +446,25 @@ impl Peer {
     /// Answers a remote request with a proof. `data.request` names the request. Returns
     /// `Ok(false)` (sending nothing) if the remote cancelled it meanwhile.
     pub fn send_data(&mut self, core: CoreId, data: Data) -> Result<bool, ApiMisuse> {
-        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
-        let known = c.remote_requests.remove(&data.request);
-        if data.request != 0 && !known {
+        let c = self.cores.get(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let request = data.request;
+        if request != 0 && !c.remote_requests.contains(&request) {
             return Ok(false);
         }
         let ch = c.channel;
+        // The request is answered only once the reply went out: after an error it can still
+        // be answered (e.g. with `noData` when the proof is too large).
         self.send(ch, &Message::Data(Box::new(data)))?;
+        if let Some(c) = self.cores.get_mut(&core) {
+            c.remote_requests.remove(&request);
+        }
         Ok(true)
     }
 
     /// Answers a remote request with `noData`. Returns `Ok(false)` if it was cancelled.
     pub fn send_no_data(&mut self, core: CoreId, request: u64) -> Result<bool, ApiMisuse> {
-        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
-        if !c.remote_requests.remove(&request) {
+        let c = self.cores.get(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        if !c.remote_requests.contains(&request) {
             return Ok(false);
         }
         let ch = c.channel;
@@ -466,6 +475,9 @@ impl Peer {
                 reason: None,
             }),
         )?;
+        if let Some(c) = self.cores.get_mut(&core) {
+            c.remote_requests.remove(&request);
+        }
         Ok(true)
     }
 
@@ -505,11 +517,11 @@ impl Peer {
         name: &str,
         message: &[u8],
     ) -> Result<(), ApiMisuse> {
-        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
-        let wire_name = if c.last_extension_sent.as_deref() == Some(name) {
+        let c = self.cores.get(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let elide = c.last_extension_sent.as_deref() == Some(name);
+        let wire_name = if elide {
             String::new()
         } else {
-            c.last_extension_sent = Some(name.to_owned());
             name.to_owned()
         };
         let ch = c.channel;
@@ -519,7 +531,12 @@ impl Peer {
                 name: wire_name,
                 message: message.to_vec(),
             }),
-        )
+        )?;
+        // Only a name that went out may be elided next time.
+        if !elide && let Some(c) = self.cores.get_mut(&core) {
+            c.last_extension_sent = Some(name.to_owned());
+        }
+        Ok(())
     }
 
     /// Collects outgoing messages into one batch until [`Peer::uncork`].

@@ -372,3 +372,88 @@ fn oversized_messages_are_refused_and_batches_split() {
     want.push(vec![1]);
     assert_eq!(got, want);
 }
+
+/// A remote open of ("p", no id) on remote channel `rid` with handshake `hs`.
+fn remote_open(rid: u8, hs: &[u8]) -> Vec<u8> {
+    let mut m = vec![0, 1, rid, 1, b'p', 0];
+    m.extend_from_slice(hs);
+    m
+}
+
+fn pendings(m: &mut Mux) -> Vec<PendingOpen> {
+    events(m)
+        .into_iter()
+        .map(|e| match e {
+            MuxEvent::RemoteOpen { pending, .. } => pending,
+            e => panic!("{e:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn duplicate_remote_opens_pair_oldest_first() {
+    // fuzz/regressions/mux-duplicate-remote-open.bin
+    let mut b = Mux::default();
+    b.handle_message(&remote_open(1, b"h1")).unwrap();
+    b.handle_message(&remote_open(2, b"h2")).unwrap();
+    let [p1, p2] = pendings(&mut b)[..] else {
+        panic!()
+    };
+    let cb = b.open("p", None, b"").unwrap();
+    assert_eq!(
+        events(&mut b),
+        vec![MuxEvent::Opened {
+            channel: cb,
+            handshake: b"h1".to_vec()
+        }]
+    );
+    assert!(!b.is_pending(p1), "accept bound the newer open");
+    assert!(b.is_pending(p2));
+    let _ = drain(&mut b);
+    b.reject(p2);
+    assert!(!b.is_pending(p2));
+    assert_eq!(drain(&mut b), vec![h("000202")]);
+    assert!(
+        b.is_open(cb),
+        "rejecting the newer open touched the bound one"
+    );
+}
+
+#[test]
+fn rejecting_or_closing_a_stale_duplicate_keeps_the_newer_open() {
+    for close in [false, true] {
+        let mut b = Mux::default();
+        b.handle_message(&remote_open(1, b"h1")).unwrap();
+        b.handle_message(&remote_open(2, b"h2")).unwrap();
+        b.handle_message(&h("02 05 6c617465")).unwrap();
+        let [p1, p2] = pendings(&mut b)[..] else {
+            panic!()
+        };
+        if close {
+            b.handle_message(&h("000301")).unwrap();
+        } else {
+            b.reject(p1);
+        }
+        assert!(!b.is_pending(p1));
+        assert!(b.is_pending(p2));
+        let cb = b.open("p", None, b"").unwrap();
+        assert_eq!(
+            events(&mut b),
+            vec![
+                MuxEvent::Opened {
+                    channel: cb,
+                    handshake: b"h2".to_vec()
+                },
+                MuxEvent::Message {
+                    channel: cb,
+                    message_type: 5,
+                    payload: b"late".to_vec()
+                },
+            ],
+            "close: {close}"
+        );
+        assert!(!b.is_pending(p2));
+        assert_eq!(b.pending_bytes, 0);
+        assert!(b.pending_keys.is_empty());
+    }
+}

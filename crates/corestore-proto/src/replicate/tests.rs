@@ -353,3 +353,68 @@ fn the_largest_block_fits_one_message_and_larger_replies_are_refused() {
         "nothing large was queued"
     );
 }
+
+#[test]
+fn a_request_refused_by_a_failed_peer_leaves_no_state() {
+    // fuzz/regressions/peer_ops-request-after-failure.bin
+    let (mut a, mut b, ca, cb, _, _) = opened();
+    let _ = (events(&mut a), events(&mut b));
+    let spec = RequestSpec {
+        manifest: true,
+        ..RequestSpec::default()
+    };
+    assert!(b.handle_message(Timestamp::ZERO, &h("0100 fd")).is_err());
+    assert_eq!(b.request(Timestamp::ZERO, cb, spec), Err(ApiMisuse::Closed));
+    assert_eq!(b.inflight(cb), 0, "the refused request stays in flight");
+    assert_eq!(b.poll_timeout(), None, "the refused request armed a timer");
+    b.handle_timeout(Timestamp::ZERO + Duration::from_secs(3600));
+    let ev = events(&mut b);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::RequestTimedOut { .. })),
+        "{ev:?}"
+    );
+    let _ = ca;
+}
+
+#[test]
+fn replies_refused_by_the_mux_leave_the_remote_request_answerable() {
+    let (mut a, mut b, ca, cb, _, _) = opened();
+    let _ = (events(&mut a), events(&mut b));
+    let spec = RequestSpec {
+        block: Some(RequestBlock { index: 2, nodes: 0 }),
+        ..RequestSpec::default()
+    };
+    let id = b.request(Timestamp::ZERO, cb, spec).unwrap();
+    deliver(&mut b, &mut a);
+    let _ = events(&mut a);
+    let data = Data {
+        request: id,
+        block: Some(wire::DataBlock {
+            index: 2,
+            value: vec![7; 16 * 1024 * 1024],
+            nodes: Vec::new(),
+        }),
+        ..Data::default()
+    };
+    assert!(matches!(
+        a.send_data(ca, data),
+        Err(ApiMisuse::MessageTooLarge { .. })
+    ));
+    // The request was not answered: noData still goes out.
+    assert_eq!(a.send_no_data(ca, id), Ok(true));
+    // An extension name that was refused is not elided next time.
+    let big = vec![0; 16 * 1024 * 1024];
+    assert!(a.send_extension(ca, "ext", &big).is_err());
+    let _ = std::iter::from_fn(|| a.poll_message()).count();
+    a.send_extension(ca, "ext", b"hi").unwrap();
+    deliver(&mut a, &mut b);
+    let ev = events(&mut b);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::Extension { name, message, .. } if name == "ext" && message == b"hi"
+        )),
+        "{ev:?}"
+    );
+}
