@@ -288,17 +288,26 @@ fn fuzz_target(name: &str) -> Result<&'static FuzzTarget> {
         })
 }
 
-/// Where cargo-fuzz puts the target binaries: `fuzz/target/<host triple>/release/`.
+/// Where cargo-fuzz puts the target binaries: `<target dir>/<host triple>/release/`, the target dir
+/// being `fuzz/target` unless `CARGO_TARGET_DIR` says otherwise.
 fn fuzz_bin_dir(sh: &Shell) -> Result<PathBuf> {
     let version = cmd!(sh, "rustc -vV").read()?;
     let host = version
         .lines()
         .find_map(|l| l.strip_prefix("host: "))
         .context("`rustc -vV` printed no host triple")?;
-    Ok(project_root()
-        .join("fuzz/target")
+    Ok(target_dir(project_root().join("fuzz/target"))
         .join(host)
         .join("release"))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the workspace root, as cargo
+/// reads it here), else `default`.
+fn target_dir(default: PathBuf) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => project_root().join(dir),
+        _ => default,
+    }
 }
 
 /// libFuzzer's time and input-size limits for one run of `target`.
@@ -591,7 +600,7 @@ fn bench(sh: &Shell, quick: bool) -> Result<()> {
         npm_ci(sh)?;
     }
     cmd!(sh, "cargo build --release -p corestore-bench").run()?;
-    let bin = root.join("target/release/corestore-bench");
+    let bin = target_dir(root.join("target")).join("release/corestore-bench");
     let js_dir = root.join("tests/js");
     let hc_js = js_dir.join("bench-hypercore.mjs");
     let cs_js = js_dir.join("bench-corestore.mjs");
