@@ -10,7 +10,7 @@
 //! | `cargo xtask interop` | `npm ci` under `tests/js`, then the interop tests that drive the JavaScript reference |
 //! | `cargo xtask vectors [--check]` | regenerate the committed JS test vectors, or diff them against a fresh run |
 //! | `cargo xtask fuzz <target> [--time SECS]` | run one fuzz target of `fuzz/` (default 60 s) from its seed corpus |
-//! | `cargo xtask fuzz --smoke` | build every fuzz target, replay `fuzz/regressions/`, run each target for 10 s |
+//! | `cargo xtask fuzz --smoke` | build every fuzz target, replay `fuzz/regressions/`, run each target for 5 s |
 //! | `cargo xtask bench [--quick]` | build `corestore-bench` in release, run every scenario in Rust and in JavaScript in one run, print the ratios as a markdown table (also written to `target/bench/report.md`); `--quick`: small sizes, a smoke run (under 2 minutes). Not part of `ci` |
 
 // xtask is a command-line tool: printing progress is its job.
@@ -93,7 +93,7 @@ const FUZZ_TARGETS: &[FuzzTarget] = &[
 ];
 
 /// Seconds per target in `cargo xtask fuzz --smoke`.
-const FUZZ_SMOKE_SECS: u64 = 10;
+const FUZZ_SMOKE_SECS: u64 = 5;
 
 /// Seconds for `cargo xtask fuzz <target>` without `--time`.
 const FUZZ_DEFAULT_SECS: u64 = 60;
