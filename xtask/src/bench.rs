@@ -1,0 +1,479 @@
+//! `cargo xtask bench`: runs every scenario in Rust (`tests/bench`) and in JavaScript in one run
+//! and prints the ratios.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use xshell::{Shell, cmd};
+
+use crate::{npm_ci, project_root, target_dir};
+/// Sizes of one `cargo xtask bench` run.
+struct BenchPlan {
+    /// Runs of each cheap scenario; the best (fastest) counts.
+    reps: usize,
+    /// Bytes appended per hypercore scenario (1 KiB and 64 KiB blocks).
+    core_total: u64,
+    /// Random reads per random-get scenario (at most one per block).
+    rand_reads: u64,
+    /// Blocks (of 64 bytes) of the core that `open` opens.
+    open_blocks: u64,
+    /// Bytes replicated per replication scenario.
+    repl_total: u64,
+    /// Seconds after which a replication run stops and reports what it got.
+    repl_cap: u64,
+    /// Named cores to open.
+    cores: u64,
+    /// Seconds after which the opening of named cores stops.
+    cores_cap: u64,
+}
+
+const BENCH_FULL: BenchPlan = BenchPlan {
+    reps: 3,
+    core_total: 64 << 20,
+    rand_reads: 16_384,
+    open_blocks: 1_000_000,
+    repl_total: 100 << 20,
+    repl_cap: 25,
+    cores: 10_000,
+    cores_cap: 40,
+};
+
+const BENCH_QUICK: BenchPlan = BenchPlan {
+    reps: 1,
+    core_total: 4 << 20,
+    rand_reads: 2_048,
+    open_blocks: 50_000,
+    repl_total: 4 << 20,
+    repl_cap: 10,
+    cores: 500,
+    cores_cap: 5,
+};
+
+/// The best of several runs of one scenario: the run with the fewest seconds.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    ops: f64,
+    bytes: f64,
+    seconds: f64,
+    /// The whole JSON line of the best run (scenario-specific fields).
+    json: serde_json::Value,
+}
+
+impl Measured {
+    fn mib_per_s(&self) -> f64 {
+        self.bytes / f64::from(1u32 << 20) / self.seconds
+    }
+
+    fn ops_per_s(&self) -> f64 {
+        self.ops / self.seconds
+    }
+
+    fn complete(&self) -> bool {
+        self.json["complete"] != false
+    }
+}
+
+/// Runs a scenario command `reps` times and keeps the fastest run. `setup` runs before each
+/// (untimed), for example to clear the directory the scenario writes.
+fn best_of(
+    reps: usize,
+    mut setup: impl FnMut() -> Result<()>,
+    mut run: impl FnMut() -> Result<String>,
+) -> Result<Measured> {
+    let mut best: Option<Measured> = None;
+    for _ in 0..reps.max(1) {
+        setup()?;
+        let out = run()?;
+        let line = out
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with('{'))
+            .with_context(|| format!("no JSON result in the output:\n{out}"))?;
+        let json: serde_json::Value = serde_json::from_str(line)?;
+        let num = |k: &str| json[k].as_f64().unwrap_or(0.0);
+        let m = Measured {
+            ops: num("ops"),
+            bytes: num("bytes"),
+            seconds: num("seconds").max(1e-9),
+            json: json.clone(),
+        };
+        println!("  {line}");
+        // The faster run wins (bytes per second, or operations per second when nothing moves).
+        let speed = |m: &Measured| {
+            if m.bytes > 0.0 {
+                m.bytes / m.seconds
+            } else {
+                m.ops / m.seconds
+            }
+        };
+        if best.as_ref().is_none_or(|b| speed(&m) > speed(b)) {
+            best = Some(m);
+        }
+    }
+    best.context("no run")
+}
+
+/// One row of the report table.
+struct Row {
+    scenario: String,
+    rust: String,
+    js: String,
+    /// Rust speed / JS speed (or the fraction of a bound).
+    ratio: f64,
+    /// The target and whether it is met; `None` when the issues set no target.
+    target: Option<(&'static str, bool)>,
+}
+
+fn fmt_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}×")
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
+fn render_table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | Rust | JS | ratio (Rust/JS speed) | target | met? |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in rows {
+        let (target, met) = match r.target {
+            Some((text, met)) => (text, if met { "yes" } else { "**no**" }),
+            None => ("—", "—"),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {target} | {met} |\n",
+            r.scenario,
+            r.rust,
+            r.js,
+            fmt_ratio(r.ratio)
+        ));
+    }
+    out
+}
+
+/// `cargo xtask bench [--quick]`: builds `corestore-bench` in release, runs every scenario in
+/// Rust and in JavaScript on this machine, prints the ratios as a markdown table and writes it to
+/// `target/bench/report.md`.
+pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
+    let started = Instant::now();
+    let plan = if quick { &BENCH_QUICK } else { &BENCH_FULL };
+    let root = project_root();
+    if !root.join("tests/js/node_modules").is_dir() {
+        npm_ci(sh)?;
+    }
+    cmd!(sh, "cargo build --release -p corestore-bench").run()?;
+    let bin = target_dir(root.join("target")).join("release/corestore-bench");
+    let js_dir = root.join("tests/js");
+    let hc_js = js_dir.join("bench-hypercore.mjs");
+    let cs_js = js_dir.join("bench-corestore.mjs");
+    let peer = js_dir.join("peer.mjs");
+    let scratch = sh.create_temp_dir()?;
+    let tmp = scratch.path().to_path_buf();
+    let reps = plan.reps;
+    let mut rows = Vec::new();
+    let s = |n: u64| n.to_string();
+
+    // hypercore-lite vs hypercore 10, both on files.
+    let mut append_64k_rust = Measured::default();
+    for block_size in [1024u64, 64 << 10] {
+        let label = if block_size == 1024 {
+            "1 KiB"
+        } else {
+            "64 KiB"
+        };
+        let total = s(plan.core_total);
+        let bs = s(block_size);
+        let blocks = plan.core_total / block_size;
+        let count = s(plan.rand_reads.min(blocks));
+        let side = |name: &str, is_js: bool| -> Result<[Measured; 3]> {
+            let dir = tmp.join(format!("core-{name}-{block_size}"));
+            let run = |args: Vec<String>| -> Result<String> {
+                if is_js {
+                    Ok(cmd!(sh, "node {hc_js} {args...}").read()?)
+                } else {
+                    Ok(cmd!(sh, "{bin} {args...}").read()?)
+                }
+            };
+            let d = dir.display().to_string();
+            println!("bench: {name} hypercore, {label} blocks");
+            let append = best_of(
+                reps,
+                || {
+                    if dir.exists() {
+                        sh.remove_path(&dir)?;
+                    }
+                    Ok(())
+                },
+                || {
+                    run([
+                        "append",
+                        "--dir",
+                        &d,
+                        "--block-size",
+                        &bs,
+                        "--total",
+                        &total,
+                    ]
+                    .map(String::from)
+                    .to_vec())
+                },
+            )?;
+            let seq = best_of(
+                reps,
+                || Ok(()),
+                || run(["seq-get", "--dir", &d].map(String::from).to_vec()),
+            )?;
+            let rand = best_of(
+                reps,
+                || Ok(()),
+                || {
+                    run(["rand-get", "--dir", &d, "--count", &count, "--seed", "42"]
+                        .map(String::from)
+                        .to_vec())
+                },
+            )?;
+            sh.remove_path(&dir)?;
+            Ok([append, seq, rand])
+        };
+        let rust = side("rust", false)?;
+        let js = side("js", true)?;
+        if block_size != 1024 {
+            append_64k_rust = rust[0].clone();
+        }
+        for (i, (what, target)) in [
+            ("append (batches of 100)", ("≥ 5×", 5.0)),
+            ("sequential get", ("≥ 20×", 20.0)),
+            ("random get (seeded)", ("≥ 20×", 20.0)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            rows.push(Row {
+                scenario: format!(
+                    "hypercore: {what}, {label} blocks, {} MiB",
+                    plan.core_total >> 20
+                ),
+                rust: format!("{:.1} MiB/s", rust[i].mib_per_s()),
+                js: format!("{:.1} MiB/s", js[i].mib_per_s()),
+                ratio: rust[i].mib_per_s() / js[i].mib_per_s(),
+                target: Some((
+                    target.0,
+                    rust[i].mib_per_s() / js[i].mib_per_s() >= target.1,
+                )),
+            });
+        }
+    }
+
+    // Opening a large core: written once by Rust, opened by both (the format is shared).
+    {
+        let dir = tmp.join("open-core");
+        let d = dir.display().to_string();
+        let blocks = s(plan.open_blocks);
+        println!(
+            "bench: filling a core of {} × 64-byte blocks",
+            plan.open_blocks
+        );
+        cmd!(sh, "{bin} fill --dir {d} --blocks {blocks} --block-size 64").run()?;
+        let rust = best_of(
+            reps,
+            || Ok(()),
+            || Ok(cmd!(sh, "{bin} open --dir {d}").read()?),
+        )?;
+        let js = best_of(
+            reps,
+            || Ok(()),
+            || Ok(cmd!(sh, "node {hc_js} open --dir {d}").read()?),
+        )?;
+        sh.remove_path(&dir)?;
+        rows.push(Row {
+            scenario: format!(
+                "hypercore: open a core of {} × 64 B blocks and read the last block",
+                plan.open_blocks
+            ),
+            rust: format!("{:.2} ms", rust.seconds * 1e3),
+            js: format!("{:.2} ms", js.seconds * 1e3),
+            ratio: js.seconds / rust.seconds,
+            target: None,
+        });
+    }
+
+    // The BLAKE2b bound of appending large blocks.
+    {
+        let total = s(plan.core_total);
+        let bound = best_of(
+            reps,
+            || Ok(()),
+            || Ok(cmd!(sh, "{bin} blake2b --block-size 65536 --total {total}").read()?),
+        )?;
+        rows.push(Row {
+            scenario: format!(
+                "hypercore: 64 KiB append vs the BLAKE2b bound (blake2b_simd leaf hashing: {:.0} MiB/s)",
+                bound.mib_per_s()
+            ),
+            rust: format!("{:.1} MiB/s", append_64k_rust.mib_per_s()),
+            js: "—".to_owned(),
+            ratio: append_64k_rust.mib_per_s() / bound.mib_per_s(),
+            target: Some((
+                "≥ 0.5× of the bound",
+                append_64k_rust.mib_per_s() / bound.mib_per_s() >= 0.5,
+            )),
+        });
+    }
+
+    // Replication over loopback TCP: every writer → reader pair, JS → JS as the baseline.
+    let crypto = {
+        let total = s(plan.core_total);
+        best_of(
+            reps,
+            || Ok(()),
+            || Ok(cmd!(sh, "{bin} crypto --block-size 65536 --total {total}").read()?),
+        )?
+    };
+    for block_size in [1024u64, 64 << 10] {
+        let label = if block_size == 1024 {
+            "1 KiB"
+        } else {
+            "64 KiB"
+        };
+        let bs = s(block_size);
+        let total = s(plan.repl_total);
+        let cap = s(plan.repl_cap);
+        let mut runs = Vec::new();
+        for (writer, reader) in [
+            ("rust", "rust"),
+            ("rust", "js"),
+            ("js", "rust"),
+            ("js", "js"),
+        ] {
+            println!("bench: replicate {label} blocks, {writer} → {reader}");
+            let m = best_of(
+                1,
+                || Ok(()),
+                || {
+                    Ok(cmd!(sh, "{bin} replicate --writer {writer} --reader {reader} --block-size {bs} --total {total} --cap {cap} --peer {peer}").read()?)
+                },
+            )?;
+            runs.push(((writer, reader), m));
+        }
+        let baseline = runs[3].1.clone();
+        let show = |m: &Measured| {
+            let capped = if m.complete() {
+                String::new()
+            } else {
+                format!(" (capped at {} s)", plan.repl_cap)
+            };
+            format!("{:.1} MiB/s{capped}", m.mib_per_s())
+        };
+        let side = |k: &str| if k == "rust" { "Rust" } else { "JS" };
+        for ((writer, reader), m) in &runs[..3] {
+            let target = match (*writer, *reader, block_size) {
+                ("rust", "rust", 1024) => Some(("≥ 20× JS→JS", 20.0)),
+                ("rust", "rust", _) => Some(("≥ 4× JS→JS", 4.0)),
+                _ => None,
+            };
+            rows.push(Row {
+                scenario: format!(
+                    "replicate {} MiB, {label} blocks, {}→{} (JS column: JS→JS)",
+                    plan.repl_total >> 20,
+                    side(writer),
+                    side(reader)
+                ),
+                rust: show(m),
+                js: show(&baseline),
+                ratio: m.mib_per_s() / baseline.mib_per_s(),
+                target: target.map(|(t, min)| (t, m.mib_per_s() / baseline.mib_per_s() >= min)),
+            });
+        }
+        if block_size != 1024 {
+            let rr = &runs[0].1;
+            rows.push(Row {
+                scenario: format!(
+                    "replicate 64 KiB Rust→Rust vs the XChaCha20-Poly1305 + BLAKE2b bound ({:.0} MiB/s)",
+                    crypto.mib_per_s()
+                ),
+                rust: show(rr),
+                js: "—".to_owned(),
+                ratio: rr.mib_per_s() / crypto.mib_per_s(),
+                target: Some((
+                    "≥ 0.5× of the bound",
+                    rr.mib_per_s() / crypto.mib_per_s() >= 0.5,
+                )),
+            });
+        }
+    }
+
+    // Opening named cores and the memory of idle cores: facade vs corestore 6, on directories.
+    {
+        let count = s(plan.cores);
+        let cap = s(plan.cores_cap);
+        println!(
+            "bench: open {} named cores (cap {} s)",
+            plan.cores, plan.cores_cap
+        );
+        let dir_r = tmp.join("cores-rust");
+        let dir_j = tmp.join("cores-js");
+        let (r, j) = (dir_r.display().to_string(), dir_j.display().to_string());
+        let rust = best_of(
+            1,
+            || Ok(()),
+            || Ok(cmd!(sh, "{bin} open-cores --dir {r} --count {count} --cap {cap}").read()?),
+        )?;
+        let js = best_of(
+            1,
+            || Ok(()),
+            || {
+                Ok(cmd!(
+                    sh,
+                    "node --expose-gc {cs_js} open-cores --dir {j} --count {count} --cap {cap}"
+                )
+                .read()?)
+            },
+        )?;
+        sh.remove_path(&dir_r)?;
+        sh.remove_path(&dir_j)?;
+        let opened = |m: &Measured| {
+            let note = if m.ops < plan.cores as f64 {
+                format!(", {} opened in the {} s cap", m.ops, plan.cores_cap)
+            } else {
+                String::new()
+            };
+            format!("{:.0} cores/s{note}", m.ops_per_s())
+        };
+        rows.push(Row {
+            scenario: format!(
+                "corestore: open {} named cores (created on first open)",
+                plan.cores
+            ),
+            rust: opened(&rust),
+            js: opened(&js),
+            ratio: rust.ops_per_s() / js.ops_per_s(),
+            target: Some(("≥ 20×", rust.ops_per_s() / js.ops_per_s() >= 20.0)),
+        });
+        let kib = |m: &Measured| m.json["rss_per_core"].as_f64().unwrap_or(0.0) / 1024.0;
+        let (rk, jk) = (kib(&rust), kib(&js));
+        rows.push(Row {
+            scenario: "corestore: memory per idle core (VmRSS delta / cores; ratio = JS/Rust)"
+                .to_owned(),
+            rust: format!("{rk:.1} KiB"),
+            js: format!("{jk:.1} KiB"),
+            ratio: jk / rk.max(1e-9),
+            target: Some(("Rust ≤ 4 KiB", rk <= 4.0)),
+        });
+    }
+
+    let table = render_table(&rows);
+    let report = format!(
+        "Benchmark of corestore-rs against the JavaScript reference, measured in one run of \
+         `cargo xtask bench{}` on this machine (best of {} run(s) of each hypercore scenario; one \
+         run of each replication and corestore scenario) in {:.0?}.\n\n{table}",
+        if quick { " --quick" } else { "" },
+        plan.reps,
+        started.elapsed()
+    );
+    let out = root.join("target/bench");
+    sh.create_dir(&out)?;
+    sh.write_file(out.join("report.md"), &report)?;
+    println!("\n{report}\nwritten to target/bench/report.md");
+    Ok(())
+}
