@@ -11,7 +11,7 @@ pub mod peer;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -34,21 +34,17 @@ pub fn require_node_modules() -> Result<()> {
     Ok(())
 }
 
-/// Runs `node tests/js/<script> <args>` with `input` on stdin and returns its stdout.
+/// Runs `cmd` to completion with `input` on stdin and returns its output, whatever its exit status.
 ///
-/// The process is killed and an error returned if it has not exited within `timeout`, or if it
-/// exits unsuccessfully; the error carries the script's stderr.
-pub fn run_node(script: &str, args: &[&str], input: &[u8], timeout: Duration) -> Result<Vec<u8>> {
-    require_node_modules()?;
-    let mut child = Command::new("node")
-        .arg(js_dir().join(script))
-        .args(args)
-        .current_dir(js_dir())
+/// The process is killed and an error returned if it has not exited within `bound`; `what` names
+/// it in errors.
+pub fn run_bounded(mut cmd: Command, input: &[u8], bound: Duration, what: &str) -> Result<Output> {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("starting node {script} (is Node 20 installed?)"))?;
+        .with_context(|| format!("starting {what}"))?;
     let pid = child.id();
     let mut stdin = child.stdin.take().context("child stdin")?;
     let input = input.to_vec();
@@ -57,19 +53,35 @@ pub fn run_node(script: &str, args: &[&str], input: &[u8], timeout: Duration) ->
     thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let output = match rx.recv_timeout(timeout) {
-        Ok(result) => result.with_context(|| format!("waiting for node {script}"))?,
+    let output = match rx.recv_timeout(bound) {
+        Ok(result) => result.with_context(|| format!("waiting for {what}"))?,
         Err(_) => {
             // Bounded wait: kill the child; `wait_with_output` then returns in the other thread.
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            bail!("node {script} did not finish within {timeout:?}");
+            bail!("{what} did not finish within {bound:?}");
         }
     };
-    // A script may exit without reading all of its input; that is not an error here.
+    // A process may exit without reading all of its input; that is not an error here.
     let _ = writer.join();
+    Ok(output)
+}
+
+/// Runs `node tests/js/<script> <args>` with `input` on stdin and returns its stdout.
+///
+/// The process is killed and an error returned if it has not exited within `timeout`, or if it
+/// exits unsuccessfully; the error carries the script's stderr.
+pub fn run_node(script: &str, args: &[&str], input: &[u8], timeout: Duration) -> Result<Vec<u8>> {
+    require_node_modules()?;
+    let mut cmd = Command::new("node");
+    cmd.arg(js_dir().join(script))
+        .args(args)
+        .current_dir(js_dir());
+    let what = format!("node {script}");
+    let output = run_bounded(cmd, input, timeout, &what)
+        .context("is Node 20 installed and `npm ci` run in tests/js?")?;
     if !output.status.success() {
         bail!(
-            "node {script} failed ({}):\n{}",
+            "{what} failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );

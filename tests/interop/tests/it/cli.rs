@@ -15,7 +15,7 @@
 //! The binary is built once per test process with the `cargo` that runs the tests. Every wait
 //! on a child process is bounded; children still running at the end are killed.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use corestore_interop::peer::{CorestoreVersion, JsPeer, PeerStorage};
-use corestore_interop::run_node;
+use corestore_interop::{run_bounded, run_node};
 use serde_json::{Value, json};
 
 /// Bound on every wait (a debug build on a loaded 2-core machine).
@@ -82,33 +82,6 @@ fn build_binary() -> Result<PathBuf> {
     });
     ensure!(bin.is_file(), "no corestore binary at {}", bin.display());
     Ok(bin)
-}
-
-/// Runs `cmd` to completion with `input` on stdin, killing it after `bound`.
-fn run_bounded(mut cmd: Command, input: &[u8], bound: Duration, what: &str) -> Result<Output> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {what}"))?;
-    let pid = child.id();
-    let mut stdin = child.stdin.take().context("child stdin")?;
-    let input = input.to_vec();
-    let writer = thread::spawn(move || stdin.write_all(&input));
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(bound) {
-        Ok(out) => out.with_context(|| format!("waiting for {what}"))?,
-        Err(_) => {
-            kill(pid, "-9");
-            bail!("{what} did not finish within {bound:?}");
-        }
-    };
-    let _ = writer.join();
-    Ok(out)
 }
 
 fn kill(pid: u32, signal: &str) {
