@@ -6,8 +6,8 @@ use corestore_keys::manifest::is_compat;
 use corestore_keys::{Manifest, PublicKey, Verifier};
 use tracing::{debug, trace};
 
+use super::Core;
 use super::open::update_contig;
-use super::{Core, Durability};
 use crate::error::{Error, Result, VerifyError};
 use crate::oplog::entry::{BitfieldUpdate, Entry, TreeUpgrade};
 use crate::tree::flat::NodeIndex;
@@ -309,19 +309,10 @@ impl Core {
             }),
             bitfield: update,
         };
-        self.guarded(|c| {
-            if let Some((_, offset, value)) = write {
-                c.blocks.write(offset, value)?;
-                if c.durability == Durability::Synced {
-                    c.blocks.sync()?;
-                }
-            }
-            c.oplog.append(&[entry])?;
-            if c.durability == Durability::Synced {
-                c.oplog.sync()?;
-            }
-            Ok(())
-        })?;
+        self.write_data_then_log(
+            write.map(|(_, offset, value)| (offset, value.as_slice())),
+            entry,
+        )?;
         if let Some(u) = update {
             self.bitfield.set_range(u.start, 1, true);
             update_contig(&mut self.header.hints, u, &self.bitfield);
@@ -401,17 +392,7 @@ impl Core {
             bitfield: Some(update),
             ..Entry::default()
         };
-        self.guarded(|c| {
-            c.blocks.write(offset, value)?;
-            if c.durability == Durability::Synced {
-                c.blocks.sync()?;
-            }
-            c.oplog.append(&[entry])?;
-            if c.durability == Durability::Synced {
-                c.oplog.sync()?;
-            }
-            Ok(())
-        })?;
+        self.write_data_then_log(Some((offset, value)), entry)?;
         self.bitfield.set_range(index, 1, true);
         update_contig(&mut self.header.hints, update, &self.bitfield);
         self.maybe_flush()

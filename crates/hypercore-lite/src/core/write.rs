@@ -93,17 +93,7 @@ impl Core {
                 std::borrow::Cow::Owned(data)
             }
         };
-        self.guarded(|c| {
-            c.blocks.write(old.1, &data)?;
-            if c.durability == Durability::Synced {
-                c.blocks.sync()?;
-            }
-            c.oplog.append(&[entry])?;
-            if c.durability == Durability::Synced {
-                c.oplog.sync()?;
-            }
-            Ok(())
-        })?;
+        self.write_data_then_log(Some((old.1, &data)), entry)?;
         let outcome = AppendOutcome {
             length: batch.state.length,
             byte_length: batch.state.byte_length,
@@ -371,6 +361,30 @@ impl Core {
         ];
         result?;
         closed.into_iter().collect::<Result<Vec<()>>>().map(drop)
+    }
+
+    /// Writes block bytes at `data.0` (if any), then appends `entry` to the oplog: the order that
+    /// makes a mutation acknowledged only once its data is in place. With [`Durability::Synced`]
+    /// each write is synced before the next step.
+    pub(crate) fn write_data_then_log(
+        &mut self,
+        data: Option<(u64, &[u8])>,
+        entry: Entry,
+    ) -> Result<()> {
+        self.guarded(|c| {
+            let synced = c.durability == Durability::Synced;
+            if let Some((offset, bytes)) = data {
+                c.blocks.write(offset, bytes)?;
+                if synced {
+                    c.blocks.sync()?;
+                }
+            }
+            c.oplog.append(&[entry])?;
+            if synced {
+                c.oplog.sync()?;
+            }
+            Ok(())
+        })
     }
 
     /// hypercore `_shouldFlush`, then the flush.
