@@ -7,6 +7,9 @@ use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 use crate::{npm_ci, project_root, target_dir};
+
+mod cli;
+
 /// Sizes of one `cargo xtask bench` run.
 struct BenchPlan {
     /// Runs of each cheap scenario; the best (fastest) counts.
@@ -162,7 +165,11 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
     if !root.join("tests/js/node_modules").is_dir() {
         npm_ci(sh)?;
     }
-    cmd!(sh, "cargo build --release -p corestore-bench").run()?;
+    cmd!(
+        sh,
+        "cargo build --release -p corestore-bench -p corestore-cli"
+    )
+    .run()?;
     let bin = target_dir(root.join("target")).join("release/corestore-bench");
     let js_dir = root.join("tests/js");
     let hc_js = js_dir.join("bench-hypercore.mjs");
@@ -461,6 +468,18 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
             target: Some(("Rust ≤ 4 KiB", rk <= 4.0)),
         });
     }
+
+    // The `corestore serve` / `corestore fetch` commands against the same two written with
+    // corestore 6.
+    rows.extend(cli::serve_fetch(
+        sh,
+        plan,
+        &cli::Tools {
+            cli: &target_dir(root.join("target")).join("release/corestore"),
+            js: &js_dir.join("bench-cli.mjs"),
+            tmp: &tmp,
+        },
+    )?);
 
     let table = render_table(&rows);
     let report = format!(
