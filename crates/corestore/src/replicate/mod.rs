@@ -1,21 +1,27 @@
 //! Replication: one driver task per stream over the sans-IO [`Connection`] (spec §6.8,
 //! §9.3–§9.9).
 //!
-//! The driver reads bytes into [`Connection::handle_bytes`], hands whatever
-//! [`Connection::poll_transmit`] produces to a writer task (so that a slow reader on the other
-//! side never stops us from reading), sleeps until [`Connection::poll_timeout`], and answers
-//! events:
+//! The driver is a single task that owns the transport: it writes what
+//! [`Connection::poll_transmit`] produced, reads whatever is readable (up to 256 KiB) into
+//! [`Connection::handle_bytes`], sleeps until [`Connection::poll_timeout`], and answers the
+//! events of one wake-up as one *round* with the peer corked, so a round's answers leave as a
+//! few batch frames and one write. Events:
 //!
 //! * `RemoteOpen` (`hypercore/alpha`, id = discovery key): the core is served if it is loaded
 //!   or stored (opened with `create: false`), else the channel is rejected;
 //! * `Request`: the proof is built by `hypercore-lite` in a short synchronous call under the
 //!   core's mutex (storage calls are page-cache I/O; a `spawn_blocking` hop per block would
 //!   cost more than the work) and sent with `send_data`, or `noData`;
-//! * `Data`: verified and applied the same way, then every waiting session wakes and every
-//!   stream announces the new block (`range`);
-//! * `Synced` / `Range` / `NoData` / timeouts: request what sessions want — an eager upgrade
-//!   whenever the remote is longer, and up to the per-channel inflight limit of block
-//!   requests (pipelined, 48 per core and peer by default).
+//! * `Data`: verified and applied the same way; at the end of the round every waiting session
+//!   wakes and every stream announces the new blocks (one `range` per contiguous run, and only
+//!   to remotes that lack them);
+//! * `Synced` / `Range` / `NoData` / timeouts: at the end of the round, request what sessions
+//!   want: an eager upgrade whenever the remote is longer, and up to the per-channel inflight
+//!   limit of block requests (pipelined, 48 per core and peer by default).
+//!
+//! Back-pressure is explicit and bounded: remote requests are answered only while less than
+//! 1 MiB of output waits for the transport (the rest queue, up to the protocol's cap on remote
+//! requests per channel), and above 8 MiB of queued output the driver stops reading.
 //!
 //! Cores loaded later reach every live driver through the store's hub and are attached unless
 //! the store is `passive`.
@@ -104,17 +110,19 @@ impl Corestore {
             header: random()?,
         };
         let keypair = KeyPair::from_seed(&random::<32>()?);
+        let config = PeerConfig::default();
+        let max_inflight = config.max_inflight;
         let conn = Connection::new(
             initiator,
             keypair,
             &randomness,
             StreamConfig::default(),
-            PeerConfig::default(),
+            config,
         );
         let root = Arc::clone(self.root());
         let stop = Arc::new(Notify::new());
         let span = tracing::debug_span!("replicate", initiator, peer = tracing::field::Empty);
-        let driver = driver::Driver::new(root, conn, span.clone());
+        let driver = driver::Driver::new(root, conn, max_inflight, span.clone());
         let task = tokio::spawn(driver.run(stream, Arc::clone(&stop)).instrument(span));
         Ok(ReplicationHandle { task, stop })
     }

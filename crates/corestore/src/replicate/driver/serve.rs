@@ -15,17 +15,25 @@ use crate::replicate::convert;
 const WANT_SCAN: u64 = 1 << 16;
 
 impl Driver {
-    /// Answers a remote request with a proof or `noData`.
+    /// Answers a remote request with a proof or `noData` (nothing if it was cancelled).
     pub(super) fn answer(&mut self, id: CoreId, request: &wire::Request) {
         let Some(a) = self.attached.get(&id) else {
             return;
         };
         let core = Arc::clone(&a.core);
+        if !self
+            .conn
+            .peer()
+            .is_some_and(|p| p.is_remote_request(id, request.id))
+        {
+            return;
+        }
         let lite = convert::request_from_wire(request);
         let proof = core.with(|c| Ok(c.proof(&lite)?));
         let Some(peer) = self.conn.peer() else {
             return;
         };
+        let mut sent = 0;
         match proof {
             Ok(Some(proof)) => {
                 let upload = proof
@@ -36,6 +44,7 @@ impl Driver {
                     && let Some((index, bytes)) = upload
                 {
                     core.emit(CoreEvent::Upload { index, bytes });
+                    sent = usize::try_from(bytes).unwrap_or(usize::MAX);
                 }
             }
             Ok(None) => {
@@ -46,6 +55,7 @@ impl Driver {
                 let _ = peer.send_no_data(id, request.id);
             }
         }
+        self.batched(sent);
     }
 
     /// Answers `want` with what we store of the range (`range` messages).
