@@ -142,7 +142,9 @@ impl Driver {
         let stopped = stop.notified();
         tokio::pin!(stopped);
         let result = loop {
-            self.answer_deferred();
+            if let Err(e) = self.answer_deferred() {
+                break Err(e);
+            }
             self.flush();
             let deadline = self
                 .conn
@@ -244,18 +246,22 @@ impl Driver {
     }
 
     /// Answers deferred requests while the transport keeps up.
-    fn answer_deferred(&mut self) {
+    fn answer_deferred(&mut self) -> Result<()> {
         if self.deferred.is_empty() || self.outbox.queued() >= HIGH_WATER {
-            return;
+            return Ok(());
         }
         self.cork();
         while self.outbox.queued() < HIGH_WATER {
             let Some((id, request)) = self.deferred.pop_front() else {
                 break;
             };
-            self.answer(id, &request);
+            if let Err(e) = self.answer(id, &request) {
+                self.uncork();
+                return Err(e);
+            }
         }
         self.uncork();
+        Ok(())
     }
 
     /// Moves everything the connection wants to send to the outbox.
@@ -485,7 +491,7 @@ impl Driver {
                     );
                     self.deferred.push_back((id, request));
                 } else {
-                    self.answer(id, &request);
+                    self.answer(id, &request)?;
                 }
             }
             Event::Data { core: id, data } | Event::Unsolicited { core: id, data } => {
