@@ -91,7 +91,7 @@ pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};
 pub use crate::hypercore::{Download, Hypercore, Info};
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};
-pub use crate::replicate::ReplicationHandle;
+pub use crate::replicate::{EstablishedKeys, ReplicateOptions, ReplicationHandle};
 pub use crate::storage::StoreStorage;
 pub use crate::store::{
     Corestore, FindingPeers, PRIMARY_KEY_FILE, USER_DATA_NAME, USER_DATA_NAMESPACE,

@@ -31,9 +31,11 @@ mod driver;
 
 use std::sync::Arc;
 
+use corestore_keys::KeyPair;
 use corestore_proto::Connection;
-use corestore_proto::noise::KeyPair;
+use corestore_proto::noise;
 use corestore_proto::replicate::PeerConfig;
+pub use corestore_proto::stream::EstablishedKeys;
 use corestore_proto::stream::{Randomness, StreamConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
@@ -75,6 +77,45 @@ impl ReplicationHandle {
     }
 }
 
+/// How [`Corestore::replicate_with`] runs a stream (corestore 6's `replicate(isInitiator,
+/// opts)`).
+#[derive(Debug, Clone)]
+pub struct ReplicateOptions {
+    initiator: bool,
+    key_pair: Option<KeyPair>,
+    established: Option<EstablishedKeys>,
+}
+
+impl ReplicateOptions {
+    /// A Noise XX stream with a fresh random identity; exactly one side is the `initiator`.
+    #[must_use]
+    pub fn new(initiator: bool) -> Self {
+        Self {
+            initiator,
+            key_pair: None,
+            established: None,
+        }
+    }
+
+    /// The stream's Noise static key pair: the identity the remote sees (as `keyPair` in
+    /// corestore 6's replicate options, an Ed25519 key pair such as a hyperswarm identity).
+    #[must_use]
+    pub fn key_pair(mut self, key_pair: KeyPair) -> Self {
+        self.key_pair = Some(key_pair);
+        self
+    }
+
+    /// Keys of a handshake made elsewhere, for streams from a swarm library (hyperdht's Noise
+    /// IK, spec §7.5): the stream skips the Noise handshake and starts with the secret-stream
+    /// header exchange, encrypted with these keys. The identity is the one of that handshake,
+    /// so [`ReplicateOptions::key_pair`] is ignored.
+    #[must_use]
+    pub fn established(mut self, keys: EstablishedKeys) -> Self {
+        self.established = Some(keys);
+        self
+    }
+}
+
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0; N];
     getrandom::fill(&mut b).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
@@ -102,23 +143,67 @@ impl Corestore {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.replicate_with(stream, ReplicateOptions::new(initiator))
+    }
+
+    /// [`Corestore::replicate`] with options: a fixed Noise identity, or keys from a handshake
+    /// made elsewhere (see [`ReplicateOptions`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Corestore::replicate`]; [`Error::ProtocolMisuse`] if the remote public key of
+    /// [`ReplicateOptions::established`] is not a valid Ed25519 point.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn replicate_with<S>(
+        &self,
+        stream: S,
+        options: ReplicateOptions,
+    ) -> Result<ReplicationHandle>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let randomness = Randomness {
-            ephemeral_seed: random()?,
-            header: random()?,
-        };
-        let keypair = KeyPair::from_seed(&random::<32>()?);
+        let ReplicateOptions {
+            initiator,
+            key_pair,
+            established,
+        } = options;
         let config = PeerConfig::default();
         let max_inflight = config.max_inflight;
-        let conn = Connection::new(
-            initiator,
-            keypair,
-            &randomness,
-            StreamConfig::default(),
-            config,
-        );
+        let conn = match established {
+            Some(keys) => {
+                Connection::with_keys(initiator, &keys, random()?, StreamConfig::default(), config)?
+            }
+            None => {
+                let randomness = Randomness {
+                    ephemeral_seed: random()?,
+                    header: random()?,
+                };
+                let seed = match key_pair {
+                    Some(kp) => {
+                        let mut seed = [0; 32];
+                        seed.copy_from_slice(
+                            kp.secret_key().as_bytes().get(..32).unwrap_or_default(),
+                        );
+                        seed
+                    }
+                    None => random::<32>()?,
+                };
+                let keypair = noise::KeyPair::from_seed(&seed);
+                Connection::new(
+                    initiator,
+                    keypair,
+                    &randomness,
+                    StreamConfig::default(),
+                    config,
+                )
+            }
+        };
         let root = Arc::clone(self.root());
         let stop = Arc::new(Notify::new());
         let span = tracing::debug_span!("replicate", initiator, peer = tracing::field::Empty);
