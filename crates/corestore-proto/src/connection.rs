@@ -159,17 +159,22 @@ impl Connection {
         if self.failed.is_some() {
             return None;
         }
+        // What the stream holds goes first (handshake, header, keep-alive); then the peer's
+        // messages are encrypted straight into `out`.
+        let mut len = self.stream.poll_transmit(now, out).map_or(0, |t| t.len);
         if let Some(p) = &mut self.peer {
             while let Some(m) = p.poll_message() {
                 // The mux refuses messages above `MAX_MESSAGE_LEN` when they are issued
                 // (`ApiMisuse::MessageTooLarge` from the command), so the stream accepts all of
                 // them while it is open.
-                if let Err(e) = self.stream.send(&m) {
-                    tracing::debug!(error = %e, "message not sent");
+                match self.stream.send_to(now, &m, out) {
+                    Ok(n) => len += n,
+                    Err(e) => tracing::debug!(error = %e, "message not sent"),
                 }
             }
         }
-        self.stream.poll_transmit(now, out)
+        len += self.stream.poll_transmit(now, out).map_or(0, |t| t.len);
+        (len > 0).then_some(Transmit { len })
     }
 
     /// The next time [`Connection::handle_timeout`] must be called (`None` after a failure).

@@ -102,6 +102,12 @@ pub enum ProtocolError {
     /// The remote has more than the allowed number of requests in flight to us.
     #[error("too many inflight requests from the remote ({0})")]
     TooManyRequests(usize),
+    /// The remote sent a request on our fork that no honest peer sends (an upgrade beyond our
+    /// length, `nodes` reaching past the proof root, a seek that cannot be answered): the
+    /// layer above reports it when its proof builder refuses the request, as hypercore 10
+    /// destroys the stream when `tree.proof` throws a `HypercoreError` (spec §9.6).
+    #[error("invalid request from the remote: {0}")]
+    InvalidRequest(&'static str),
 }
 
 /// How a stream or channel ended because of a [`ProtocolError`].

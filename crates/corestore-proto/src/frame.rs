@@ -9,8 +9,9 @@ use crate::error::ProtocolError;
 /// The largest body a u24 length prefix can announce.
 pub const MAX_FRAME_LEN: usize = 0xff_ffff;
 
-/// The most a [`FrameDecoder`] reserves for a body up front; the buffer grows only as the body's
-/// bytes arrive, so memory follows what the peer actually sent, not what it announced.
+/// The most a [`FrameDecoder`] reserves for a body up front beyond the bytes at hand; the buffer
+/// grows only as the body's bytes arrive, so memory follows what the peer actually sent, not
+/// what it announced.
 pub const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 
 /// Appends one frame (`u24le(len) || body`) to `out`.
@@ -79,7 +80,10 @@ impl FrameDecoder {
                         got: len,
                     });
                 }
-                self.body = Some((len, Vec::with_capacity(len.min(INITIAL_BODY_CAPACITY))));
+                // Reserve what arrived already (or the initial capacity), never more than
+                // announced.
+                let reserve = len.min(INITIAL_BODY_CAPACITY.max(input.len()));
+                self.body = Some((len, Vec::with_capacity(reserve)));
             }
         }
     }

@@ -37,6 +37,9 @@ const PENDING_OVERHEAD: usize = 16;
 /// at most 10 bytes) and the item's length prefix (at most 9 bytes).
 const BATCH_ITEM_OVERHEAD: usize = 19;
 
+/// Bytes reserved for a new batch (it grows beyond as needed).
+const BATCH_RESERVE: usize = 16 * 1024;
+
 /// Upper bound of the batch frame header: `00 00` + uint first channel id.
 const BATCH_HEADER: usize = 11;
 
@@ -160,7 +163,15 @@ pub struct Mux {
     remote: Vec<Option<Remote>>,
     pending_bytes: usize,
     corked: u32,
-    batch: Vec<(u64, Vec<u8>)>,
+    /// The corked batch, encoded as it grows: the header `00 00 || uint first channel`, then
+    /// `uint len || item` per item, with `00 || uint channel` where the channel changes.
+    batch: Vec<u8>,
+    /// Items in `batch`.
+    batch_items: usize,
+    /// The channel of the first and of the last item in `batch`.
+    batch_first: u64,
+    batch_prev: u64,
+    /// `batch`'s size as counted against the limits (bytes plus the per-item bound).
     batch_len: usize,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<MuxEvent>,
@@ -201,11 +212,11 @@ impl Mux {
             .optional_buffer(id)
             .raw(handshake);
         let msg = msg.into_vec();
-        self.check_len(0, &msg)?;
+        self.check_len(0, msg.len())?;
         if self.free.pop().is_none() {
             self.local.push(None);
         }
-        self.write(0, msg);
+        self.write(0, None, &msg);
 
         let pending_rid = self.take_oldest_pending(&key);
         self.local_keys.insert(key.clone(), lid);
@@ -282,17 +293,15 @@ impl Mux {
         if !matches!(self.local.get(slot(channel.0)), Some(Some(_))) {
             return Err(ApiMisuse::UnknownChannel);
         }
-        let mut msg = Encoder::with_capacity(payload.len() + 2);
-        msg.uint(message_type).raw(payload);
-        let msg = msg.into_vec();
-        self.check_len(channel.0, &msg)?;
-        self.write(channel.0, msg);
+        self.check_len(channel.0, uint_len(message_type) + payload.len())?;
+        self.write(channel.0, Some(message_type), payload);
         Ok(())
     }
 
-    /// Refuses an item that would not fit one message on its own (`uint lid || item`).
-    fn check_len(&self, lid: u64, item: &[u8]) -> Result<(), ApiMisuse> {
-        let got = item.len() + uint_len(lid);
+    /// Refuses an item of `item_len` bytes that would not fit one message on its own
+    /// (`uint lid || item`).
+    fn check_len(&self, lid: u64, item_len: usize) -> Result<(), ApiMisuse> {
+        let got = item_len + uint_len(lid);
         if got > self.config.max_message_len {
             return Err(ApiMisuse::MessageTooLarge {
                 limit: self.config.max_message_len,
@@ -590,63 +599,84 @@ impl Mux {
     fn control(&mut self, message_type: u8, id: u64) {
         let mut msg = Encoder::with_capacity(10);
         msg.u8(message_type).uint(id);
-        self.write(0, msg.into_vec());
+        self.write(0, None, msg.as_bytes());
     }
 
-    /// Queues `type || payload` on local channel `lid` (0 for control messages).
-    fn write(&mut self, lid: u64, item: Vec<u8>) {
+    /// Queues the item `[uint prefix] || payload` (a message's type and payload, or a whole
+    /// control message) on local channel `lid` (0 for control messages).
+    fn write(&mut self, lid: u64, prefix: Option<u64>, payload: &[u8]) {
+        let item_len = prefix.map_or(0, uint_len) + payload.len();
         if self.corked == 0 {
-            let mut msg = Encoder::with_capacity(item.len() + 2);
-            msg.uint(lid).raw(&item);
+            let mut msg = Encoder::with_capacity(uint_len(lid) + item_len);
+            msg.uint(lid);
+            if let Some(p) = prefix {
+                msg.uint(p);
+            }
+            msg.raw(payload);
             self.out.push_back(msg.into_vec());
             return;
         }
-        let cost = item.len() + BATCH_ITEM_OVERHEAD;
+        let cost = item_len + BATCH_ITEM_OVERHEAD;
         // Flush early at `MAX_BATCH` (as protomux does), and before the batch would outgrow
         // one message.
-        if !self.batch.is_empty()
+        if self.batch_items > 0
             && (self.batch_len >= MAX_BATCH
                 || BATCH_HEADER + self.batch_len + cost > self.config.max_message_len)
         {
             self.flush_batch();
         }
+        let mut enc = Encoder::from_vec(std::mem::take(&mut self.batch));
+        if self.batch_items == 0 {
+            // Channel 0, type 0 (batch), then the first channel id.
+            self.batch_first = lid;
+            enc = Encoder::with_capacity(BATCH_RESERVE.max(BATCH_HEADER + cost));
+            enc.uint(0).uint(0).uint(lid);
+        } else if lid != self.batch_prev {
+            enc.uint(0).uint(lid);
+        }
+        enc.uint(item_len as u64);
+        if let Some(p) = prefix {
+            enc.uint(p);
+        }
+        enc.raw(payload);
+        self.batch = enc.into_vec();
+        self.batch_prev = lid;
+        self.batch_items += 1;
         self.batch_len += cost;
-        self.batch.push((lid, item));
     }
 
+    /// Sends the corked batch as one message.
     fn flush_batch(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        let items = std::mem::take(&mut self.batch_items);
         self.batch_len = 0;
-        let Some(&(first, _)) = batch.first() else {
-            return;
-        };
-        if let [(lid, item)] = batch.as_slice()
-            && BATCH_HEADER + item.len() + BATCH_ITEM_OVERHEAD > self.config.max_message_len
-        {
-            // A single item too large to wrap in a batch frame goes out on its own (it fits:
-            // `check_len`); receivers accept batches and single frames interchangeably.
-            let mut msg = Encoder::with_capacity(item.len() + 10);
-            msg.uint(*lid).raw(item);
-            self.out.push_back(msg.into_vec());
+        let batch = std::mem::take(&mut self.batch);
+        if items == 0 {
             return;
         }
-        // Channel 0, type 0 (batch), then the first channel id.
-        let mut msg = Encoder::new();
-        msg.uint(0).uint(0).uint(first);
-        let mut prev = first;
-        for (lid, item) in batch {
-            if lid != prev {
-                msg.uint(0).uint(lid);
-                prev = lid;
+        let first = self.batch_first;
+        if items == 1 {
+            let mut r = Reader::new(&batch);
+            let item = (|| {
+                for _ in 0..4 {
+                    r.uint()?;
+                }
+                Ok::<_, DecodeError>(r.rest())
+            })()
+            .unwrap_or_default();
+            if BATCH_HEADER + item.len() + BATCH_ITEM_OVERHEAD > self.config.max_message_len {
+                // A single item too large to wrap in a batch frame goes out on its own (it
+                // fits: `check_len`); receivers accept batches and single frames
+                // interchangeably.
+                let mut msg = Encoder::with_capacity(item.len() + 10);
+                msg.uint(first).raw(item);
+                self.out.push_back(msg.into_vec());
+                return;
             }
-            msg.buffer(&item);
         }
-        self.out.push_back(msg.into_vec());
+        self.out.push_back(batch);
     }
 }
 
-/// Stores into a table slot; ids come from our own bookkeeping, so a miss cannot happen, but it
-/// must not panic either.
 fn set<T>(table: &mut [Option<T>], i: usize, v: Option<T>) {
     if let Some(s) = table.get_mut(i) {
         *s = v;

@@ -363,6 +363,25 @@ impl Peer {
         self.cores.get(&core).is_some_and(|c| c.remote_has(index))
     }
 
+    /// Whether the remote announced every block of `[start, start + length)` (its contiguous
+    /// prefix, `range` and `bitfield` messages), regardless of its length: hypercore announces
+    /// new blocks only to peers that lack some of them.
+    #[must_use]
+    pub fn remote_has_range(&self, core: CoreId, start: u64, length: u64) -> bool {
+        self.cores
+            .get(&core)
+            .is_some_and(|c| c.remote_has_range(start, length))
+    }
+
+    /// Whether remote request `request` of a core waits for an answer (not answered, not
+    /// cancelled).
+    #[must_use]
+    pub fn is_remote_request(&self, core: CoreId, request: u64) -> bool {
+        self.cores
+            .get(&core)
+            .is_some_and(|c| c.remote_requests.contains(&request))
+    }
+
     /// Sends a conflict probe (spec §9.9): `request {id: 0, fork: remote fork, upgrade: {0,
     /// length}}`. The reply arrives as [`Event::Unsolicited`] with `request == 0`.
     pub fn probe(&mut self, core: CoreId, length: u64) -> Result<(), ApiMisuse> {

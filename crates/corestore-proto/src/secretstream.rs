@@ -104,8 +104,50 @@ impl Encryptor {
 
     /// Encrypts `msg` in place: `buf` becomes `tag || ciphertext || mac`.
     pub fn encrypt(&mut self, buf: &mut Vec<u8>) {
+        buf.reserve(ABYTES);
         // Pushing into a Vec cannot fail (the buffer grows).
         let _ = self.push.push(buf, &[], Tag::Message);
+    }
+
+    /// Appends `tag || ciphertext || mac` of `msg` to `out` (one copy of `msg`, encrypted in
+    /// place there).
+    pub fn encrypt_to(&mut self, msg: &[u8], out: &mut Vec<u8>) {
+        out.reserve(msg.len() + ABYTES);
+        let start = out.len();
+        out.extend_from_slice(msg);
+        // Pushing into a Vec cannot fail (the buffer grows).
+        let _ = self
+            .push
+            .push(&mut Tail { buf: out, start }, &[], Tag::Message);
+    }
+}
+
+/// The end of a buffer from `start` on, as the buffer a message is encrypted in.
+struct Tail<'a> {
+    buf: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl AsRef<[u8]> for Tail<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
+    }
+}
+
+impl AsMut<[u8]> for Tail<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.start..).unwrap_or_default()
+    }
+}
+
+impl crypto_secretstream::aead::Buffer for Tail<'_> {
+    fn extend_from_slice(&mut self, other: &[u8]) -> crypto_secretstream::aead::Result<()> {
+        self.buf.extend_from_slice(other);
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.buf.truncate(self.start.saturating_add(len));
     }
 }
 
@@ -203,6 +245,12 @@ mod tests {
             Decryptor::new(&[7; 32], hdr).decrypt(&mut bad),
             Err(ProtocolError::Decryption)
         );
+        // Encrypting into the end of a buffer gives the same bytes.
+        let (mut e2, _) = Encryptor::new(&[7; 32], [1; 24]);
+        let mut out = b"prefix".to_vec();
+        e2.encrypt_to(b"hello", &mut out);
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(out[6..], m);
         let mut short = vec![0; 16];
         assert_eq!(
             Decryptor::new(&[7; 32], hdr).decrypt(&mut short),

@@ -319,15 +319,14 @@ impl SecretStream {
         let _ = encode_frame(&body, &mut self.out);
         self.encryptor = Some(enc);
         while let Some(m) = self.queued.pop_front() {
-            self.encrypt_into_out(m);
+            self.encrypt_into_out(&m);
         }
         self.phase = Phase::AwaitHeader(Box::new(hs));
     }
 
-    fn encrypt_into_out(&mut self, mut msg: Vec<u8>) {
+    fn encrypt_into_out(&mut self, msg: &[u8]) {
         if let Some(enc) = &mut self.encryptor {
-            enc.encrypt(&mut msg);
-            let _ = encode_frame(&msg, &mut self.out);
+            encrypt_frame(enc, msg, &mut self.out);
         }
     }
 
@@ -370,9 +369,32 @@ impl SecretStream {
                 Ok(())
             }
             _ => {
-                self.encrypt_into_out(msg.to_vec());
+                self.encrypt_into_out(msg);
                 Ok(())
             }
+        }
+    }
+
+    /// [`SecretStream::send`] that appends the encrypted frame to `out` directly when nothing
+    /// else waits to go out first (saving a copy); returns the bytes appended to `out` (0 when
+    /// the message was queued for [`SecretStream::poll_transmit`]).
+    pub fn send_to(
+        &mut self,
+        now: Timestamp,
+        msg: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, ApiMisuse> {
+        let direct = self.out.is_empty() && !matches!(self.phase, Phase::Failed(_));
+        match &mut self.encryptor {
+            Some(enc) if direct && msg.len() <= MAX_MESSAGE_LEN => {
+                let before = out.len();
+                encrypt_frame(enc, msg, out);
+                if let Some(k) = self.config.keep_alive {
+                    self.timers.set(Timer::KeepAlive, now + k);
+                }
+                Ok(out.len() - before)
+            }
+            _ => self.send(msg).map(|()| 0),
         }
     }
 
@@ -404,7 +426,7 @@ impl SecretStream {
             match t {
                 Timer::KeepAlive => {
                     if self.encryptor.is_some() && self.out.is_empty() {
-                        self.encrypt_into_out(Vec::new());
+                        self.encrypt_into_out(&[]);
                     }
                 }
                 Timer::HandshakeDeadline => {
@@ -421,6 +443,20 @@ impl SecretStream {
     pub fn poll_event(&mut self) -> Option<StreamEvent> {
         self.events.pop_front()
     }
+}
+
+/// Appends `u24le(len) || tag || ciphertext || mac` of `msg` (at most [`MAX_MESSAGE_LEN`]
+/// bytes) to `out`.
+fn encrypt_frame(enc: &mut Encryptor, msg: &[u8], out: &mut Vec<u8>) {
+    let Some(len) = u32::try_from(msg.len() + ABYTES)
+        .ok()
+        .filter(|&l| l as usize <= MAX_FRAME_LEN)
+    else {
+        return;
+    };
+    out.reserve(3 + len as usize);
+    out.extend_from_slice(&len.to_le_bytes()[..3]);
+    enc.encrypt_to(msg, out);
 }
 
 #[cfg(test)]

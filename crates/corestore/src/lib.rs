@@ -18,7 +18,7 @@
 //! - [`Hypercore`]: a session on one core: append, read (waiting for peers), download, update,
 //!   truncate, clear, snapshots, [`CoreEvent`]s.
 //! - [`GetOptions`], [`StoreOptions`], [`SessionOptions`]: what to open and how.
-//! - [`ReplicationHandle`]: a running replication stream.
+//! - [`ReplicationHandle`]: a running replication stream; [`ReplicateOptions`] configures one.
 //! - [`Error`]: one `#[non_exhaustive]` error enum.
 //!
 //! # Example
@@ -63,9 +63,12 @@
 //!   (which may replay an oplog) runs on `spawn_blocking`; appends, reads and proofs are short
 //!   calls (a few page-cache reads and writes) made inline under the core's mutex, which costs
 //!   less than a thread hop per block.
-//! - **One driver task per stream** (`debug_span!("replicate", initiator, peer)`): bytes in,
-//!   events answered, bytes handed to a separate writer task so that reading never waits for
-//!   the remote to read. Cores loaded later reach every live driver through an internal hub.
+//! - **One driver task per stream** (`debug_span!("replicate", initiator, peer)`), which owns
+//!   the transport: it keeps reading while output is queued (so two peers never wait on each
+//!   other), handles each read as one corked round and writes once. Remote requests wait while
+//!   1 MiB of output is queued. Cores loaded later reach every live driver through an internal
+//!   hub. [`Corestore::replicate_with`] sets a fixed Noise identity or takes the keys of an
+//!   outside handshake ([`ReplicateOptions`]).
 //! - **Requests are pipelined**: an eager upgrade whenever a peer is longer, then up to the
 //!   per-channel limit (48) of block requests for the blocks sessions wait for or download.
 //! - **Closing**: a core closes with its last user — its sessions and the replication channels
@@ -91,7 +94,7 @@ pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};
 pub use crate::hypercore::{Download, Hypercore, Info};
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};
-pub use crate::replicate::ReplicationHandle;
+pub use crate::replicate::{EstablishedKeys, ReplicateOptions, ReplicationHandle};
 pub use crate::storage::StoreStorage;
 pub use crate::store::{
     Corestore, FindingPeers, PRIMARY_KEY_FILE, USER_DATA_NAME, USER_DATA_NAMESPACE,

@@ -26,6 +26,16 @@ impl Availability {
             .is_some_and(|(_, &end)| index < end)
     }
 
+    /// Whether all of `[start, end)` is known to be available (an empty range is).
+    pub(crate) fn contains_range(&self, start: u64, end: u64) -> bool {
+        start >= end
+            || self
+                .runs
+                .range(..=start)
+                .next_back()
+                .is_some_and(|(_, &e)| end <= e)
+    }
+
     /// Marks `[start, start + len)` available.
     pub(crate) fn insert(&mut self, start: u64, len: u64) {
         let end = start.saturating_add(len);
@@ -117,6 +127,19 @@ mod tests {
         assert!(a.runs.is_empty());
         a.insert(u64::MAX - 1, 10);
         assert!(a.contains(u64::MAX - 1));
+    }
+
+    #[test]
+    fn contains_whole_ranges() {
+        let mut a = Availability::default();
+        a.insert(10, 10);
+        assert!(a.contains_range(10, 20));
+        assert!(a.contains_range(12, 15));
+        assert!(a.contains_range(30, 30));
+        assert!(!a.contains_range(9, 12));
+        assert!(!a.contains_range(15, 21));
+        a.insert(25, 5);
+        assert!(!a.contains_range(15, 27));
     }
 
     #[test]

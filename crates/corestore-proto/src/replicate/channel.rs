@@ -205,6 +205,12 @@ impl CoreChannel {
             && (index < self.remote.contiguous_length || self.available.contains(index))
     }
 
+    /// Whether the remote announced all of `[start, start + length)`.
+    pub(crate) fn remote_has_range(&self, start: u64, length: u64) -> bool {
+        let end = start.saturating_add(length);
+        end <= self.remote.contiguous_length || self.available.contains_range(start, end)
+    }
+
     /// The upgrade to attach to a request now, following hypercore's rules (spec §9.4).
     pub(crate) fn upgrade_to_request(&self) -> Option<RequestUpgrade> {
         let r = &self.remote;

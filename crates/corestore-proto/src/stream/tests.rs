@@ -201,3 +201,35 @@ fn handshake_frames_above_the_noise_limit_fail() {
         Err(ProtocolError::Handshake("message too long"))
     );
 }
+
+#[test]
+fn send_to_writes_the_same_frames_in_order() {
+    let (mut a, mut b) = pair();
+    // Before the handshake `send_to` queues; afterwards it encrypts straight into `out`.
+    let mut early = Vec::new();
+    assert_eq!(a.send_to(Timestamp::ZERO, b"queued", &mut early), Ok(0));
+    assert!(early.is_empty());
+    shuttle(&mut a, &mut b, Timestamp::ZERO, 1000);
+    let _ = events(&mut b);
+    a.send(b"first").unwrap();
+    let mut out = Vec::new();
+    // Something is pending inside the stream: `send_to` keeps the order by queueing.
+    assert_eq!(a.send_to(Timestamp::ZERO, b"second", &mut out), Ok(0));
+    let _ = a.poll_transmit(Timestamp::ZERO, &mut out);
+    let n = a
+        .send_to(Timestamp::ZERO, &[7; 3000], &mut out)
+        .expect("open");
+    assert_eq!(n, 3 + 3000 + ABYTES);
+    b.handle_bytes(Timestamp::ZERO, &out).unwrap();
+    let got: Vec<Vec<u8>> = events(&mut b)
+        .into_iter()
+        .filter_map(|e| match e {
+            StreamEvent::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![b"first".to_vec(), b"second".to_vec(), vec![7; 3000]]
+    );
+}

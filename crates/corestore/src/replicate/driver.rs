@@ -1,33 +1,39 @@
 //! The replication driver: the task that runs one [`Connection`] over one byte stream (see the
 //! [module docs](super)).
+//!
+//! The driver works in *rounds*: everything one wake-up brings (a read of up to 256 KiB, all
+//! queued store signals, a timer) is handled with the peer corked, so the answers and requests
+//! of a round leave as a few batch frames (one encryption each) and one write. Blocks applied
+//! in a round are announced once per contiguous run, and request windows are refilled once per
+//! core at the end of the round.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use corestore_keys::DiscoveryKey;
-use corestore_proto::replicate::{CoreId, CoreState, Event, Peer, RequestSpec};
-use corestore_proto::wire::{self, RequestBlock};
+use corestore_proto::replicate::{CoreId, CoreState, Event, Peer};
+use corestore_proto::wire;
 use corestore_proto::{Connection, ConnectionEvent, Timestamp};
 use hypercore_lite::CoreOptions;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio::sync::{Notify, mpsc};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, trace};
 
-use super::convert;
 use crate::core::{CoreEvent, LoadedCore, Signal};
 use crate::error::{Error, Result};
 use crate::store::Root;
 
+mod fetch;
+mod io;
 mod serve;
 
-/// Output bytes queued for the writer above which remote requests wait.
-const HIGH_WATER: usize = 1 << 20;
-/// Deferred requests answered between two checks of the writer's backlog.
-const DEFERRED_BATCH: usize = 16;
-/// Blocks per availability segment (hypercore asks `want` per segment).
-const SEGMENT: u64 = 2_097_152;
+use io::{HIGH_WATER, Io, Outbox, Step};
+
+/// How long the last queued bytes may take to reach a transport that is closing.
+const CLOSE_FLUSH: Duration = Duration::from_secs(10);
 
 /// A core attached to this stream.
 struct Attached {
@@ -48,6 +54,28 @@ struct Attached {
     wanted: HashSet<u64>,
 }
 
+/// What changed in a core during one round.
+struct Applied {
+    core: Arc<LoadedCore>,
+    /// Blocks stored this round.
+    blocks: Vec<u64>,
+}
+
+impl Applied {
+    /// Wakes the core's sessions and tells every stream, once per contiguous run of blocks.
+    fn announce(mut self) {
+        if self.blocks.is_empty() {
+            self.core.changed(None);
+            return;
+        }
+        self.blocks.sort_unstable();
+        self.blocks.dedup();
+        for run in runs(&self.blocks) {
+            self.core.changed(Some(run));
+        }
+    }
+}
+
 /// The state of one replication stream.
 pub(super) struct Driver {
     /// Unique per stream (keys the per-stream state kept on cores).
@@ -60,19 +88,27 @@ pub(super) struct Driver {
     ready: bool,
     attached: HashMap<CoreId, Attached>,
     by_dk: HashMap<DiscoveryKey, CoreId>,
-    out: Vec<u8>,
-    /// Bytes handed to the writer task and not yet written.
-    pending: Arc<AtomicUsize>,
-    /// Signalled by the writer when `pending` drops below [`HIGH_WATER`].
-    drained: Arc<Notify>,
-    /// The writer task's inbox, while the stream runs.
-    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    /// Remote requests waiting for the writer to catch up.
+    /// Our request window per core and peer.
+    max_inflight: usize,
+    /// Bytes for the transport.
+    outbox: Outbox,
+    /// Remote requests waiting for the transport to drain below [`HIGH_WATER`].
     deferred: VecDeque<(CoreId, wire::Request)>,
+    /// Cores changed by proofs applied this round (announced at the end of the round).
+    applied: HashMap<CoreId, Applied>,
+    /// Cores whose request window is refilled at the end of this round.
+    dirty: BTreeSet<CoreId>,
+    /// Bytes of answers in the batch being corked.
+    batched: usize,
 }
 
 impl Driver {
-    pub(super) fn new(root: Arc<Root>, conn: Connection, span: tracing::Span) -> Self {
+    pub(super) fn new(
+        root: Arc<Root>,
+        conn: Connection,
+        max_inflight: usize,
+        span: tracing::Span,
+    ) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Self {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
@@ -84,26 +120,12 @@ impl Driver {
             ready: false,
             attached: HashMap::new(),
             by_dk: HashMap::new(),
-            out: Vec::new(),
-            pending: Arc::new(AtomicUsize::new(0)),
-            drained: Arc::new(Notify::new()),
+            max_inflight,
+            outbox: Outbox::default(),
             deferred: VecDeque::new(),
-            tx: None,
-        }
-    }
-
-    /// Whether the writer is behind by more than [`HIGH_WATER`] bytes.
-    fn congested(&self) -> bool {
-        self.pending.load(Ordering::Acquire) >= HIGH_WATER
-    }
-
-    /// Answers a batch of deferred requests.
-    fn answer_deferred(&mut self) {
-        for _ in 0..DEFERRED_BATCH {
-            let Some((id, request)) = self.deferred.pop_front() else {
-                return;
-            };
-            self.answer(id, &request);
+            applied: HashMap::new(),
+            dirty: BTreeSet::new(),
+            batched: 0,
         }
     }
 
@@ -116,101 +138,137 @@ impl Driver {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (mut rd, wr) = tokio::io::split(stream);
-        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        self.tx = Some(tx);
-        let writer = tokio::spawn(write_loop(
-            wr,
-            rx,
-            Arc::clone(&self.pending),
-            Arc::clone(&self.drained),
-        ));
-        let drained = Arc::clone(&self.drained);
-        let mut signals = self.root.registry.hub.register();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut io = Io::new(stream, self.root.registry.hub.register());
+        let stopped = stop.notified();
+        tokio::pin!(stopped);
         let result = loop {
-            if let Err(e) = self.flush() {
+            if let Err(e) = self.answer_deferred() {
                 break Err(e);
             }
+            self.flush();
             let deadline = self
                 .conn
                 .poll_timeout()
                 .map(|t| self.origin + t.since_origin());
-            tokio::select! {
-                read = rd.read(&mut buf) => {
-                    let n = match read {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => n,
-                        Err(e) => break Err(e.into()),
-                    };
+            io.set_deadline(deadline);
+            let deferred = !self.deferred.is_empty();
+            let step = std::future::poll_fn(|cx| {
+                io.poll_step(cx, &mut self.outbox, deferred, stopped.as_mut())
+            })
+            .await;
+            let handled = match step {
+                Step::Read(n) => {
                     let now = self.now();
-                    let handled = self.conn.handle_bytes(now, buf.get(..n).unwrap_or_default());
-                    if let Err(e) = self.process().await {
-                        break Err(e);
-                    }
-                    if let Err(e) = handled {
-                        break Err(e.into());
-                    }
+                    let fed = self.conn.handle_bytes(now, io.input(n));
+                    let processed = self.round(Vec::new()).await;
+                    processed.and_then(|()| fed.map_err(Error::from))
                 }
-                signal = signals.recv() => {
-                    match signal {
-                        None | Some(Signal::Shutdown) => break Ok(()),
-                        Some(s) => self.on_signal(s),
+                Step::Signals(signals) => {
+                    if signals.iter().any(|s| matches!(s, Signal::Shutdown)) {
+                        break Ok(());
                     }
-                    if let Err(e) = self.process().await {
-                        break Err(e);
-                    }
+                    self.round(signals).await
                 }
-                () = sleep_until(deadline) => {
+                Step::Timeout => {
                     let now = self.now();
                     self.conn.handle_timeout(now);
-                    if let Err(e) = self.process().await {
-                        break Err(e);
-                    }
+                    self.round(Vec::new()).await
                 }
-                // Answer deferred requests while the writer keeps up (JavaScript also queues
-                // requests while protomux is not drained).
-                () = std::future::ready(()), if !self.deferred.is_empty() && !self.congested() => {
-                    self.answer_deferred();
-                }
-                () = drained.notified(), if !self.deferred.is_empty() => {}
-                () = stop.notified() => break Ok(()),
+                Step::Drained => Ok(()),
+                Step::Eof | Step::Stop => break Ok(()),
+                Step::Failed(e) => break Err(e.into()),
+            };
+            if let Err(e) = handled {
+                break Err(e);
             }
         };
-        let _ = self.flush();
-        self.tx = None;
+        self.flush();
         for (_, a) in std::mem::take(&mut self.attached) {
             self.forget(a);
         }
-        let written = writer.await;
-        debug!(ok = result.is_ok(), "replication stream ended");
         // After a clean end (local close, or the remote ended the transport), failing to
-        // write the last bytes to a transport the remote already dropped is not an error;
-        // otherwise the writer's own error explains a failed flush best.
-        let result = match (result, written) {
-            (Ok(()), _) => Ok(()),
-            (Err(_), Ok(Err(e))) => Err(e),
-            (Err(e), _) => Err(e),
-        };
+        // write the last bytes to a transport the remote already dropped is not an error.
+        let finished = tokio::time::timeout(CLOSE_FLUSH, self.outbox.finish(&mut io.stream)).await;
+        debug!(ok = result.is_ok(), flushed = ?finished.map(|r| r.is_ok()), "replication stream ended");
         match result {
             Err(Error::Io(e)) if remote_gone(&e) => Ok(()),
             other => other,
         }
     }
 
-    /// Moves everything the connection wants to send to the writer task.
-    fn flush(&mut self) -> Result<()> {
-        let Some(tx) = &self.tx else {
-            return Ok(());
-        };
-        let now = self.now();
-        while self.conn.poll_transmit(now, &mut self.out).is_some() {}
-        if !self.out.is_empty() {
-            self.pending.fetch_add(self.out.len(), Ordering::AcqRel);
-            tx.send(std::mem::take(&mut self.out))
-                .map_err(|_| Error::Io(std::io::ErrorKind::BrokenPipe.into()))?;
+    /// Handles one wake-up: `signals` from the store, then every pending connection event,
+    /// with the peer corked; then announces what was applied and refills request windows.
+    async fn round(&mut self, signals: Vec<Signal>) -> Result<()> {
+        self.cork();
+        self.on_signals(signals);
+        let r = self.process().await;
+        self.end_round();
+        self.uncork();
+        r
+    }
+
+    fn cork(&mut self) {
+        self.batched = 0;
+        if let Some(p) = self.peer() {
+            p.cork();
         }
+    }
+
+    fn uncork(&mut self) {
+        if let Some(p) = self.peer() {
+            p.uncork();
+        }
+    }
+
+    /// Ends the batch frame being corked once it holds `bytes` more answer bytes past a
+    /// frame's worth (so a round of many answers leaves as several frames the remote can
+    /// start on, and the outbox sees them for back-pressure).
+    fn batched(&mut self, bytes: usize) {
+        /// Answer bytes per batch frame.
+        const BATCH_BYTES: usize = 128 * 1024;
+        self.batched += bytes;
+        if self.batched >= BATCH_BYTES {
+            self.uncork();
+            self.cork();
+            self.flush();
+        }
+    }
+
+    /// Announces the blocks applied this round and refills the request windows of the cores
+    /// that need it.
+    fn end_round(&mut self) {
+        for (_, applied) in std::mem::take(&mut self.applied) {
+            applied.announce();
+        }
+        for id in std::mem::take(&mut self.dirty) {
+            self.fill(id);
+        }
+    }
+
+    /// Answers deferred requests while the transport keeps up.
+    fn answer_deferred(&mut self) -> Result<()> {
+        if self.deferred.is_empty() || self.outbox.queued() >= HIGH_WATER {
+            return Ok(());
+        }
+        self.cork();
+        while self.outbox.queued() < HIGH_WATER {
+            let Some((id, request)) = self.deferred.pop_front() else {
+                break;
+            };
+            if let Err(e) = self.answer(id, &request) {
+                self.uncork();
+                return Err(e);
+            }
+        }
+        self.uncork();
         Ok(())
+    }
+
+    /// Moves everything the connection wants to send to the outbox.
+    fn flush(&mut self) {
+        let now = self.now();
+        let out = self.outbox.buf();
+        while self.conn.poll_transmit(now, out).is_some() {}
     }
 
     fn peer(&mut self) -> Option<&mut Peer> {
@@ -224,7 +282,7 @@ impl Driver {
                 ConnectionEvent::HandshakeComplete {
                     remote_public_key, ..
                 } => self.on_handshake(remote_public_key),
-                ConnectionEvent::Replication(e) => self.on_event(e).await,
+                ConnectionEvent::Replication(e) => self.on_event(e).await?,
                 ConnectionEvent::Closed(e) => return Err(e.into()),
                 _ => {}
             }
@@ -311,47 +369,66 @@ impl Driver {
         }
     }
 
-    fn on_signal(&mut self, signal: Signal) {
-        match signal {
-            Signal::Loaded(core) => {
-                if self.ready && !self.root.options.passive && self.root.registry.retain(&core) {
-                    self.attach(core);
-                }
-            }
-            Signal::Changed { core, new } => {
-                let Some(&id) = self.by_dk.get(&core.discovery_key) else {
-                    return;
-                };
-                if let Some(state) = core_state(&core)
-                    && let Some(p) = self.peer()
-                {
-                    let _ = p.update_core(id, state);
-                    if let Some((start, length)) = new.filter(|n| n.1 > 0) {
-                        let _ = p.send_range(
-                            id,
-                            wire::Range {
-                                drop: false,
-                                start,
-                                length,
-                            },
-                        );
+    /// Handles the store's signals of one wake-up. Changes to the same core are merged: one
+    /// state update and one `range` per contiguous run of new blocks the remote lacks (as
+    /// hypercore's `broadcastRange`, which skips what the remote already has).
+    fn on_signals(&mut self, signals: Vec<Signal>) {
+        /// A changed core and the new blocks announced for it.
+        type Change = (CoreId, Arc<LoadedCore>, Vec<(u64, u64)>);
+        let mut changed: Vec<Change> = Vec::new();
+        for signal in signals {
+            match signal {
+                Signal::Loaded(core) => {
+                    if self.ready && !self.root.options.passive && self.root.registry.retain(&core)
+                    {
+                        self.attach(core);
                     }
                 }
-                self.fill(id);
-            }
-            Signal::Closed(core) => {
-                if let Some(&id) = self.by_dk.get(&core.discovery_key) {
-                    if let Some(p) = self.peer() {
-                        let _ = p.close_core(id);
+                Signal::Changed { core, new } => {
+                    let Some(&id) = self.by_dk.get(&core.discovery_key) else {
+                        continue;
+                    };
+                    let new = new.filter(|n| n.1 > 0);
+                    match changed.iter_mut().find(|c| c.0 == id) {
+                        Some(c) => c.2.extend(new),
+                        None => changed.push((id, core, new.into_iter().collect())),
                     }
-                    self.detach(id);
+                }
+                Signal::Closed(core) => {
+                    if let Some(&id) = self.by_dk.get(&core.discovery_key) {
+                        if let Some(p) = self.peer() {
+                            let _ = p.close_core(id);
+                        }
+                        self.detach(id);
+                    }
+                }
+                Signal::Shutdown => {}
+            }
+        }
+        for (id, core, ranges) in changed {
+            if !self.attached.contains_key(&id) {
+                continue;
+            }
+            if let Some(state) = core_state(&core)
+                && let Some(p) = self.peer()
+            {
+                let _ = p.update_core(id, state);
+                for (start, length) in merge(ranges) {
+                    if !p.remote_has_range(id, start, length) {
+                        let range = wire::Range {
+                            drop: false,
+                            start,
+                            length,
+                        };
+                        let _ = p.send_range(id, range);
+                    }
                 }
             }
-            Signal::Shutdown => {}
+            self.dirty.insert(id);
         }
     }
 
-    async fn on_event(&mut self, event: Event) {
+    async fn on_event(&mut self, event: Event) -> Result<()> {
         match event {
             Event::RemoteOpen {
                 pending,
@@ -383,7 +460,7 @@ impl Driver {
                         remote_public_key: self.remote,
                     });
                 }
-                self.fill(id);
+                self.dirty.insert(id);
             }
             Event::CoreClosed { core: id } => self.detach(id),
             Event::Synced { core: id, remote } => {
@@ -404,16 +481,17 @@ impl Driver {
                         }
                     });
                 }
-                self.fill(id);
+                self.dirty.insert(id);
             }
             Event::Request { core: id, request } => {
-                // Hand the answers so far to the writer, so that the backlog is current.
-                let _ = self.flush();
-                if self.congested() || !self.deferred.is_empty() {
-                    trace!(request = request.id, "request deferred: writer is behind");
+                if self.outbox.queued() >= HIGH_WATER || !self.deferred.is_empty() {
+                    trace!(
+                        request = request.id,
+                        "request deferred: transport is behind"
+                    );
                     self.deferred.push_back((id, request));
                 } else {
-                    self.answer(id, &request);
+                    self.answer(id, &request)?;
                 }
             }
             Event::Data { core: id, data } | Event::Unsolicited { core: id, data } => {
@@ -443,10 +521,11 @@ impl Driver {
                 if let Some(a) = self.attached.get_mut(&id) {
                     a.refused.clear();
                 }
-                self.fill(id);
+                self.dirty.insert(id);
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// The core a remote asks for, if it is loaded or stored (counted as a user).
@@ -462,143 +541,6 @@ impl Driver {
                 None
             }
         }
-    }
-
-    /// Forgets a finished request and asks for more.
-    fn settle(&mut self, id: CoreId, request: u64) {
-        if let Some(a) = self.attached.get_mut(&id)
-            && a.upgrade == Some(request)
-        {
-            a.upgrade = None;
-        }
-        self.fill(id);
-    }
-
-    /// Sends the upgrade and block requests this core needs from this peer now.
-    fn fill(&mut self, id: CoreId) {
-        let now = self.now();
-        let Some(a) = self.attached.get_mut(&id) else {
-            return;
-        };
-        let Some(peer) = self.conn.peer() else {
-            return;
-        };
-        let Some(remote) = peer.remote_state(id) else {
-            return;
-        };
-        let Ok((fork, has_manifest)) = a.core.with(|c| Ok((c.fork(), c.manifest().is_some())))
-        else {
-            return;
-        };
-        // Readers of manifest (non-compat, corestore 7) cores learn the manifest with their
-        // first upgrade.
-        let manifest = remote.has_manifest && !has_manifest;
-        if !a.opened || !remote.synced {
-            return;
-        }
-        if remote.fork > fork {
-            // The remote truncated: ask for its whole new head (a fork proof) and reorg.
-            if a.upgrade.is_none() && remote.length > 0 {
-                let spec = RequestSpec {
-                    upgrade: Some(wire::RequestUpgrade {
-                        start: 0,
-                        length: remote.length,
-                    }),
-                    manifest,
-                    ..RequestSpec::default()
-                };
-                if let Ok(r) = peer.request(now, id, spec) {
-                    a.upgrade = Some(r);
-                }
-            }
-            return;
-        }
-        if remote.fork != fork {
-            return;
-        }
-        if a.upgrade.is_none()
-            && let Some(upgrade) = peer.upgrade_to_request(id)
-        {
-            let spec = RequestSpec {
-                upgrade: Some(upgrade),
-                manifest,
-                ..RequestSpec::default()
-            };
-            if let Ok(r) = peer.request(now, id, spec) {
-                a.upgrade = Some(r);
-            }
-        }
-        let max = corestore_proto::replicate::PeerConfig::default().max_inflight;
-        let room = max.saturating_sub(peer.inflight(id));
-        if room == 0 {
-            return;
-        }
-        let missing = a
-            .core
-            .missing(room, |i| a.requested.contains(&i) || a.refused.contains(&i));
-        for index in missing {
-            if !peer.remote_has(id, index) {
-                let segment = index / SEGMENT;
-                if index < remote.length && a.wanted.insert(segment) {
-                    let _ = peer.send_want(id, segment * SEGMENT, SEGMENT);
-                }
-                continue;
-            }
-            let nodes = a.core.with(|c| Ok(c.missing_nodes(index)?)).unwrap_or(0);
-            let spec = RequestSpec {
-                block: Some(RequestBlock { index, nodes }),
-                ..RequestSpec::default()
-            };
-            match peer.request(now, id, spec) {
-                Ok(r) => {
-                    a.blocks.insert(r, index);
-                    a.requested.insert(index);
-                }
-                Err(_) => break,
-            }
-        }
-    }
-
-    /// Verifies and stores a proof from the remote.
-    fn on_data(&mut self, id: CoreId, data: wire::Data) {
-        let Some(a) = self.attached.get_mut(&id) else {
-            return;
-        };
-        if a.upgrade == Some(data.request) {
-            a.upgrade = None;
-        }
-        if let Some(index) = a.blocks.remove(&data.request) {
-            a.requested.remove(&index);
-        }
-        let bytes = data.block.as_ref().map(|b| b.value.len() as u64);
-        let proof = convert::proof_from_data(data);
-        let result = a.core.with(|c| {
-            let verified = c.verify(&proof)?;
-            Ok(c.apply(verified)?)
-        });
-        let core = Arc::clone(&a.core);
-        match result {
-            Ok(applied) => {
-                trace!(block = ?applied.block, length = applied.length, "applied");
-                if let Some(ancestors) = applied.ancestors {
-                    core.emit(CoreEvent::Truncate {
-                        length: ancestors,
-                        fork: applied.fork,
-                    });
-                }
-                if applied.upgraded {
-                    core.emit(CoreEvent::Append {
-                        length: applied.length,
-                    });
-                }
-                if let (Some(index), Some(bytes)) = (applied.block, bytes) {
-                    core.emit(CoreEvent::Download { index, bytes });
-                }
-                core.changed(applied.block.map(|b| (b, 1)));
-            }
-            Err(e) => debug!(error = %e, "proof rejected"),
-        }
-        self.fill(id);
     }
 }
 
@@ -625,29 +567,45 @@ fn remote_gone(e: &std::io::Error) -> bool {
     )
 }
 
-/// Sleeps until `deadline`, or forever.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Writes what the driver produces, in order, then shuts the write side down.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    pending: Arc<AtomicUsize>,
-    drained: Arc<Notify>,
-) -> Result<()> {
-    while let Some(bytes) = rx.recv().await {
-        wr.write_all(&bytes).await?;
-        wr.flush().await?;
-        let before = pending.fetch_sub(bytes.len(), Ordering::AcqRel);
-        if before.saturating_sub(bytes.len()) < HIGH_WATER {
-            drained.notify_one();
+/// `sorted` (ascending, distinct) as contiguous runs `(start, length)`.
+fn runs(sorted: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &i in sorted {
+        match out.last_mut() {
+            Some((start, len)) if *start + *len == i => *len += 1,
+            _ => out.push((i, 1)),
         }
     }
-    let _ = wr.shutdown().await;
-    Ok(())
+    out
+}
+
+/// Overlapping or touching ranges `(start, length)` merged, in ascending order.
+fn merge(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (start, len) in ranges {
+        let end = start.saturating_add(len);
+        match out.last_mut() {
+            Some((s, l)) if s.saturating_add(*l) >= start => {
+                *l = (*l).max(end - *s);
+            }
+            _ => out.push((start, len)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{merge, runs};
+
+    #[test]
+    fn runs_and_merges() {
+        assert_eq!(runs(&[]), vec![]);
+        assert_eq!(runs(&[1, 2, 3, 5, 7, 8]), vec![(1, 3), (5, 1), (7, 2)]);
+        assert_eq!(
+            merge(vec![(10, 2), (0, 3), (3, 2), (11, 5), (20, 1)]),
+            vec![(0, 5), (10, 6), (20, 1)]
+        );
+    }
 }

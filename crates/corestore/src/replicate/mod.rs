@@ -1,21 +1,27 @@
 //! Replication: one driver task per stream over the sans-IO [`Connection`] (spec §6.8,
 //! §9.3–§9.9).
 //!
-//! The driver reads bytes into [`Connection::handle_bytes`], hands whatever
-//! [`Connection::poll_transmit`] produces to a writer task (so that a slow reader on the other
-//! side never stops us from reading), sleeps until [`Connection::poll_timeout`], and answers
-//! events:
+//! The driver is a single task that owns the transport: it writes what
+//! [`Connection::poll_transmit`] produced, reads whatever is readable (up to 256 KiB) into
+//! [`Connection::handle_bytes`], sleeps until [`Connection::poll_timeout`], and answers the
+//! events of one wake-up as one *round* with the peer corked, so a round's answers leave as a
+//! few batch frames and one write. Events:
 //!
 //! * `RemoteOpen` (`hypercore/alpha`, id = discovery key): the core is served if it is loaded
 //!   or stored (opened with `create: false`), else the channel is rejected;
 //! * `Request`: the proof is built by `hypercore-lite` in a short synchronous call under the
 //!   core's mutex (storage calls are page-cache I/O; a `spawn_blocking` hop per block would
 //!   cost more than the work) and sent with `send_data`, or `noData`;
-//! * `Data`: verified and applied the same way, then every waiting session wakes and every
-//!   stream announces the new block (`range`);
-//! * `Synced` / `Range` / `NoData` / timeouts: request what sessions want — an eager upgrade
-//!   whenever the remote is longer, and up to the per-channel inflight limit of block
-//!   requests (pipelined, 48 per core and peer by default).
+//! * `Data`: verified and applied the same way; at the end of the round every waiting session
+//!   wakes and every stream announces the new blocks (one `range` per contiguous run, and only
+//!   to remotes that lack them);
+//! * `Synced` / `Range` / `NoData` / timeouts: at the end of the round, request what sessions
+//!   want: an eager upgrade whenever the remote is longer, and up to the per-channel inflight
+//!   limit of block requests (pipelined, 48 per core and peer by default).
+//!
+//! Back-pressure is explicit and bounded: remote requests are answered only while less than
+//! 1 MiB of output waits for the transport (the rest queue, up to the protocol's cap on remote
+//! requests per channel), and above 8 MiB of queued output the driver stops reading.
 //!
 //! Cores loaded later reach every live driver through the store's hub and are attached unless
 //! the store is `passive`.
@@ -25,9 +31,11 @@ mod driver;
 
 use std::sync::Arc;
 
+use corestore_keys::KeyPair;
 use corestore_proto::Connection;
-use corestore_proto::noise::KeyPair;
+use corestore_proto::noise;
 use corestore_proto::replicate::PeerConfig;
+pub use corestore_proto::stream::EstablishedKeys;
 use corestore_proto::stream::{Randomness, StreamConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
@@ -69,6 +77,45 @@ impl ReplicationHandle {
     }
 }
 
+/// How [`Corestore::replicate_with`] runs a stream (corestore 6's `replicate(isInitiator,
+/// opts)`).
+#[derive(Debug, Clone)]
+pub struct ReplicateOptions {
+    initiator: bool,
+    key_pair: Option<KeyPair>,
+    established: Option<EstablishedKeys>,
+}
+
+impl ReplicateOptions {
+    /// A Noise XX stream with a fresh random identity; exactly one side is the `initiator`.
+    #[must_use]
+    pub fn new(initiator: bool) -> Self {
+        Self {
+            initiator,
+            key_pair: None,
+            established: None,
+        }
+    }
+
+    /// The stream's Noise static key pair: the identity the remote sees (as `keyPair` in
+    /// corestore 6's replicate options, an Ed25519 key pair such as a hyperswarm identity).
+    #[must_use]
+    pub fn key_pair(mut self, key_pair: KeyPair) -> Self {
+        self.key_pair = Some(key_pair);
+        self
+    }
+
+    /// Keys of a handshake made elsewhere, for streams from a swarm library (hyperdht's Noise
+    /// IK, spec §7.5): the stream skips the Noise handshake and starts with the secret-stream
+    /// header exchange, encrypted with these keys. The identity is the one of that handshake,
+    /// so [`ReplicateOptions::key_pair`] is ignored.
+    #[must_use]
+    pub fn established(mut self, keys: EstablishedKeys) -> Self {
+        self.established = Some(keys);
+        self
+    }
+}
+
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0; N];
     getrandom::fill(&mut b).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
@@ -96,25 +143,71 @@ impl Corestore {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.replicate_with(stream, ReplicateOptions::new(initiator))
+    }
+
+    /// [`Corestore::replicate`] with options: a fixed Noise identity, or keys from a handshake
+    /// made elsewhere (see [`ReplicateOptions`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Corestore::replicate`]; [`Error::ProtocolMisuse`] if the remote public key of
+    /// [`ReplicateOptions::established`] is not a valid Ed25519 point.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn replicate_with<S>(
+        &self,
+        stream: S,
+        options: ReplicateOptions,
+    ) -> Result<ReplicationHandle>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let randomness = Randomness {
-            ephemeral_seed: random()?,
-            header: random()?,
-        };
-        let keypair = KeyPair::from_seed(&random::<32>()?);
-        let conn = Connection::new(
+        let ReplicateOptions {
             initiator,
-            keypair,
-            &randomness,
-            StreamConfig::default(),
-            PeerConfig::default(),
-        );
+            key_pair,
+            established,
+        } = options;
+        let config = PeerConfig::default();
+        let max_inflight = config.max_inflight;
+        let conn = match established {
+            Some(keys) => {
+                Connection::with_keys(initiator, &keys, random()?, StreamConfig::default(), config)?
+            }
+            None => {
+                let randomness = Randomness {
+                    ephemeral_seed: random()?,
+                    header: random()?,
+                };
+                let seed = match key_pair {
+                    Some(kp) => {
+                        let mut seed = [0; 32];
+                        seed.copy_from_slice(
+                            kp.secret_key().as_bytes().get(..32).unwrap_or_default(),
+                        );
+                        seed
+                    }
+                    None => random::<32>()?,
+                };
+                let keypair = noise::KeyPair::from_seed(&seed);
+                Connection::new(
+                    initiator,
+                    keypair,
+                    &randomness,
+                    StreamConfig::default(),
+                    config,
+                )
+            }
+        };
         let root = Arc::clone(self.root());
         let stop = Arc::new(Notify::new());
         let span = tracing::debug_span!("replicate", initiator, peer = tracing::field::Empty);
-        let driver = driver::Driver::new(root, conn, span.clone());
+        let driver = driver::Driver::new(root, conn, max_inflight, span.clone());
         let task = tokio::spawn(driver.run(stream, Arc::clone(&stop)).instrument(span));
         Ok(ReplicationHandle { task, stop })
     }

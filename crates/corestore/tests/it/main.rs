@@ -1,6 +1,8 @@
 //! Integration tests of the `corestore` facade: stores, sessions and keys (`store`), and
 //! replication between stores over in-memory pipes (`replicate`). Every wait is bounded.
 
+mod identity;
+mod remote;
 mod replicate;
 mod store;
 

@@ -16,7 +16,7 @@ fn connect(a: &Corestore, b: &Corestore) -> (ReplicationHandle, ReplicationHandl
     )
 }
 
-async fn writer_with(store: &Corestore, name: &str, blocks: u64) -> Hypercore {
+pub(crate) async fn writer_with(store: &Corestore, name: &str, blocks: u64) -> Hypercore {
     let core = store.get(GetOptions::name(name)).await.unwrap();
     let data: Vec<Vec<u8>> = (0..blocks)
         .map(|i| format!("{name}-{i}").into_bytes())

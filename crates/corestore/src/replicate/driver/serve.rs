@@ -3,29 +3,60 @@
 
 use std::sync::Arc;
 
+use corestore_proto::ProtocolError;
 use corestore_proto::replicate::CoreId;
 use corestore_proto::wire;
-use tracing::warn;
+use hypercore_lite::tree::flat::NodeIndex;
+use tracing::{debug, warn};
 
 use super::Driver;
 use crate::core::CoreEvent;
+use crate::error::{Error, Result};
 use crate::replicate::convert;
 
 /// Longest run of blocks announced in answer to one `want`.
 const WANT_SCAN: u64 = 1 << 16;
 
 impl Driver {
-    /// Answers a remote request with a proof or `noData`.
-    pub(super) fn answer(&mut self, id: CoreId, request: &wire::Request) {
+    /// Answers a remote request with a proof or `noData` (nothing if it was cancelled).
+    ///
+    /// As hypercore 10: a request on another fork, for a block we do not store or for a tree
+    /// node beyond our length gets `noData`; a request on our fork that the proof builder
+    /// refuses as invalid (an upgrade beyond our length, `nodes` out of bounds, an impossible
+    /// seek) ends the stream with [`ProtocolError::InvalidRequest`]. A local failure (storage,
+    /// corruption) is not the remote's fault: it gets `noData`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] for an invalid request.
+    pub(super) fn answer(&mut self, id: CoreId, request: &wire::Request) -> Result<()> {
         let Some(a) = self.attached.get(&id) else {
-            return;
+            return Ok(());
         };
         let core = Arc::clone(&a.core);
+        if !self
+            .conn
+            .peer()
+            .is_some_and(|p| p.is_remote_request(id, request.id))
+        {
+            return Ok(());
+        }
         let lite = convert::request_from_wire(request);
-        let proof = core.with(|c| Ok(c.proof(&lite)?));
+        let proof = core.with(|c| {
+            // hypercore answers a hash request beyond its length with `noData` (its tree
+            // lookup fails with a plain error, not a `HypercoreError`).
+            if let Some(h) = request.hash
+                && request.fork == c.fork()
+                && NodeIndex(h.index).right_span() >= NodeIndex::leaf(c.length())
+            {
+                return Ok(None);
+            }
+            Ok(c.proof(&lite)?)
+        });
         let Some(peer) = self.conn.peer() else {
-            return;
+            return Ok(());
         };
+        let mut sent = 0;
         match proof {
             Ok(Some(proof)) => {
                 let upload = proof
@@ -36,16 +67,26 @@ impl Driver {
                     && let Some((index, bytes)) = upload
                 {
                     core.emit(CoreEvent::Upload { index, bytes });
+                    sent = usize::try_from(bytes).unwrap_or(usize::MAX);
                 }
             }
             Ok(None) => {
                 let _ = peer.send_no_data(id, request.id);
+            }
+            Err(Error::Core(hypercore_lite::Error::InvalidRequest(reason))) => {
+                debug!(
+                    request = request.id,
+                    reason, "invalid request: ending the stream"
+                );
+                return Err(ProtocolError::InvalidRequest(reason).into());
             }
             Err(e) => {
                 warn!(error = %e, "cannot answer request");
                 let _ = peer.send_no_data(id, request.id);
             }
         }
+        self.batched(sent);
+        Ok(())
     }
 
     /// Answers `want` with what we store of the range (`range` messages).

@@ -1,0 +1,175 @@
+//! The fetching half of the driver: deciding what to request from the remote and applying
+//! the proofs it sends.
+
+use std::sync::Arc;
+
+use corestore_proto::replicate::{CoreId, RequestSpec};
+use corestore_proto::wire::{self, RequestBlock};
+use tracing::{debug, trace};
+
+use super::{Applied, Driver};
+use crate::core::CoreEvent;
+use crate::replicate::convert;
+
+/// Blocks per availability segment (hypercore asks `want` per segment).
+const SEGMENT: u64 = 2_097_152;
+
+impl Driver {
+    /// Forgets a finished request and asks for more.
+    pub(super) fn settle(&mut self, id: CoreId, request: u64) {
+        if let Some(a) = self.attached.get_mut(&id)
+            && a.upgrade == Some(request)
+        {
+            a.upgrade = None;
+        }
+        self.dirty.insert(id);
+    }
+
+    /// Sends the upgrade and block requests this core needs from this peer now.
+    pub(super) fn fill(&mut self, id: CoreId) {
+        let now = self.now();
+        let Some(a) = self.attached.get_mut(&id) else {
+            return;
+        };
+        let Some(peer) = self.conn.peer() else {
+            return;
+        };
+        let Some(remote) = peer.remote_state(id) else {
+            return;
+        };
+        let Ok((fork, has_manifest)) = a.core.with(|c| Ok((c.fork(), c.manifest().is_some())))
+        else {
+            return;
+        };
+        // Readers of manifest (non-compat, corestore 7) cores learn the manifest with their
+        // first upgrade.
+        let manifest = remote.has_manifest && !has_manifest;
+        if !a.opened || !remote.synced {
+            return;
+        }
+        if remote.fork > fork {
+            // The remote truncated: ask for its whole new head (a fork proof) and reorg.
+            if a.upgrade.is_none() && remote.length > 0 {
+                let spec = RequestSpec {
+                    upgrade: Some(wire::RequestUpgrade {
+                        start: 0,
+                        length: remote.length,
+                    }),
+                    manifest,
+                    ..RequestSpec::default()
+                };
+                if let Ok(r) = peer.request(now, id, spec) {
+                    a.upgrade = Some(r);
+                }
+            }
+            return;
+        }
+        if remote.fork != fork {
+            return;
+        }
+        if a.upgrade.is_none()
+            && let Some(upgrade) = peer.upgrade_to_request(id)
+        {
+            let spec = RequestSpec {
+                upgrade: Some(upgrade),
+                manifest,
+                ..RequestSpec::default()
+            };
+            if let Ok(r) = peer.request(now, id, spec) {
+                a.upgrade = Some(r);
+            }
+        }
+        let room = self.max_inflight.saturating_sub(peer.inflight(id));
+        if room == 0 {
+            return;
+        }
+        let missing = a
+            .core
+            .missing(room, |i| a.requested.contains(&i) || a.refused.contains(&i));
+        let mut fetch = Vec::with_capacity(missing.len());
+        for index in missing {
+            if peer.remote_has(id, index) {
+                fetch.push(index);
+                continue;
+            }
+            let segment = index / SEGMENT;
+            if index < remote.length && a.wanted.insert(segment) {
+                let _ = peer.send_want(id, segment * SEGMENT, SEGMENT);
+            }
+        }
+        let nodes: Vec<u64> = a
+            .core
+            .with(|c| {
+                Ok(fetch
+                    .iter()
+                    .map(|&i| c.missing_nodes(i).unwrap_or(0))
+                    .collect())
+            })
+            .unwrap_or_default();
+        for (index, nodes) in fetch.into_iter().zip(nodes) {
+            let spec = RequestSpec {
+                block: Some(RequestBlock { index, nodes }),
+                ..RequestSpec::default()
+            };
+            match peer.request(now, id, spec) {
+                Ok(r) => {
+                    a.blocks.insert(r, index);
+                    a.requested.insert(index);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Verifies and stores a proof from the remote.
+    pub(super) fn on_data(&mut self, id: CoreId, data: wire::Data) {
+        let Some(a) = self.attached.get_mut(&id) else {
+            return;
+        };
+        if a.upgrade == Some(data.request) {
+            a.upgrade = None;
+        }
+        if let Some(index) = a.blocks.remove(&data.request) {
+            a.requested.remove(&index);
+        }
+        let bytes = data.block.as_ref().map(|b| b.value.len() as u64);
+        let proof = convert::proof_from_data(data);
+        let result = a.core.with(|c| {
+            let verified = c.verify(&proof)?;
+            Ok(c.apply(verified)?)
+        });
+        match result {
+            Ok(applied) => {
+                trace!(block = ?applied.block, length = applied.length, "applied");
+                let core = &a.core;
+                if let Some(ancestors) = applied.ancestors {
+                    // Blocks stored earlier this round are announced now, as far as the
+                    // reorg kept them.
+                    if let Some(mut earlier) = self.applied.remove(&id) {
+                        earlier.blocks.retain(|&b| b < ancestors);
+                        earlier.announce();
+                    }
+                    core.emit(CoreEvent::Truncate {
+                        length: ancestors,
+                        fork: applied.fork,
+                    });
+                }
+                if applied.upgraded {
+                    core.emit(CoreEvent::Append {
+                        length: applied.length,
+                    });
+                }
+                if let (Some(index), Some(bytes)) = (applied.block, bytes) {
+                    core.emit(CoreEvent::Download { index, bytes });
+                }
+                let round = self.applied.entry(id).or_insert_with(|| Applied {
+                    core: Arc::clone(core),
+                    blocks: Vec::new(),
+                });
+                round.blocks.extend(applied.block);
+            }
+            Err(e) => debug!(error = %e, "proof rejected"),
+        }
+        self.dirty.insert(id);
+    }
+}

@@ -1,0 +1,194 @@
+//! The transport side of a driver: one task reads, writes, sleeps and listens for signals on
+//! the same byte stream, with no writer task and no channel in between.
+//!
+//! [`Io::poll_step`] writes whatever the [`Outbox`] holds, then reports the first thing that
+//! needs the driver's attention (a stop, a timer, signals, input). Reading goes on while output
+//! is queued, so two peers that both write never wait on each other; back-pressure is applied
+//! on what *produces* output instead (see [`Outbox`]).
+
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::futures::Notified;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+
+use crate::core::Signal;
+
+/// Bytes read from the transport per step: a read of this size holds a few hundred small
+/// messages, which the driver handles before it writes once.
+const READ_BUF: usize = 256 * 1024;
+
+/// Output bytes queued above which remote requests wait for the transport to drain
+/// (JavaScript also queues requests while protomux is not drained).
+pub(super) const HIGH_WATER: usize = 1 << 20;
+
+/// Output bytes queued above which the driver stops reading the transport until it drains.
+/// Requests are deferred long before (at [`HIGH_WATER`]), so only a peer that floods us with
+/// messages producing other output (`want`, `sync`) while not reading gets here.
+pub(super) const READ_STOP: usize = 8 << 20;
+
+/// The bytes waiting for the transport.
+///
+/// Queued output is bounded by what produces it: remote requests are answered only below
+/// [`HIGH_WATER`] (the rest wait, up to the protocol's per-channel cap on remote requests),
+/// and above [`READ_STOP`] nothing more is read.
+#[derive(Debug, Default)]
+pub(super) struct Outbox {
+    buf: Vec<u8>,
+    /// How much of `buf` is written.
+    written: usize,
+    /// Whether bytes were written since the last flush of the transport.
+    unflushed: bool,
+}
+
+impl Outbox {
+    /// Bytes queued and not yet written.
+    pub(super) fn queued(&self) -> usize {
+        self.buf.len() - self.written
+    }
+
+    /// The buffer to append output to (written bytes at the front are dropped first when they
+    /// are the larger part, so the buffer stays within twice what is queued).
+    pub(super) fn buf(&mut self) -> &mut Vec<u8> {
+        if self.written > 0 && self.written >= self.buf.len() / 2 {
+            self.buf.drain(..self.written);
+            self.written = 0;
+        }
+        &mut self.buf
+    }
+
+    /// Writes what is queued until the transport would block.
+    fn poll_write<S: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &mut S,
+    ) -> Poll<io::Result<()>> {
+        while self.written < self.buf.len() {
+            let rest = self.buf.get(self.written..).unwrap_or_default();
+            let n = ready!(Pin::new(&mut *stream).poll_write(cx, rest))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+            self.unflushed = true;
+        }
+        self.buf.clear();
+        self.written = 0;
+        if self.unflushed {
+            ready!(Pin::new(&mut *stream).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes everything queued, then shuts the write side down.
+    pub(super) async fn finish<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_write(cx, stream)).await?;
+        tokio::io::AsyncWriteExt::shutdown(stream).await
+    }
+}
+
+/// What woke the driver.
+pub(super) enum Step {
+    /// `n` bytes were read into [`Io::input`].
+    Read(usize),
+    /// The remote ended the transport.
+    Eof,
+    /// Signals from the store (at least one).
+    Signals(Vec<Signal>),
+    /// The protocol's deadline passed.
+    Timeout,
+    /// The transport drained below [`HIGH_WATER`]: deferred requests can be answered.
+    Drained,
+    /// The handle asked to stop, or the store is shutting down.
+    Stop,
+    /// The transport failed.
+    Failed(io::Error),
+}
+
+/// The byte stream of one replication stream and what the driver waits on besides it.
+pub(super) struct Io<S> {
+    pub(super) stream: S,
+    input: Box<[u8]>,
+    signals: mpsc::UnboundedReceiver<Signal>,
+    sleep: Pin<Box<Sleep>>,
+    /// The deadline `sleep` is set to, if any.
+    armed: Option<Instant>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
+    pub(super) fn new(stream: S, signals: mpsc::UnboundedReceiver<Signal>) -> Self {
+        Self {
+            stream,
+            input: vec![0; READ_BUF].into_boxed_slice(),
+            signals,
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: None,
+        }
+    }
+
+    /// The bytes of the last [`Step::Read`].
+    pub(super) fn input(&self, n: usize) -> &[u8] {
+        self.input.get(..n).unwrap_or_default()
+    }
+
+    /// Sets the timer (`None`: no deadline).
+    pub(super) fn set_deadline(&mut self, deadline: Option<Instant>) {
+        if deadline != self.armed {
+            if let Some(d) = deadline {
+                self.sleep.as_mut().reset(d);
+            }
+            self.armed = deadline;
+        }
+    }
+
+    /// Writes what `outbox` holds and waits for the next thing to do. `deferred` says whether
+    /// requests wait for the transport to drain; `stop` is the handle's stop notification.
+    pub(super) fn poll_step(
+        &mut self,
+        cx: &mut Context<'_>,
+        outbox: &mut Outbox,
+        deferred: bool,
+        stop: Pin<&mut Notified<'_>>,
+    ) -> Poll<Step> {
+        if stop.poll(cx).is_ready() {
+            return Poll::Ready(Step::Stop);
+        }
+        let congested = outbox.queued() >= HIGH_WATER;
+        if let Poll::Ready(Err(e)) = outbox.poll_write(cx, &mut self.stream) {
+            return Poll::Ready(Step::Failed(e));
+        }
+        if deferred && congested && outbox.queued() < HIGH_WATER {
+            return Poll::Ready(Step::Drained);
+        }
+        if self.armed.is_some() && self.sleep.as_mut().poll(cx).is_ready() {
+            self.armed = None;
+            return Poll::Ready(Step::Timeout);
+        }
+        match self.signals.poll_recv(cx) {
+            Poll::Ready(Some(first)) => {
+                let mut all = vec![first];
+                while let Ok(s) = self.signals.try_recv() {
+                    all.push(s);
+                }
+                return Poll::Ready(Step::Signals(all));
+            }
+            Poll::Ready(None) => return Poll::Ready(Step::Stop),
+            Poll::Pending => {}
+        }
+        if outbox.queued() < READ_STOP {
+            let mut buf = ReadBuf::new(&mut self.input);
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Step::Eof),
+                Poll::Ready(Ok(())) => return Poll::Ready(Step::Read(buf.filled().len())),
+                Poll::Ready(Err(e)) => return Poll::Ready(Step::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,185 @@
+//! A store replicating with a hand-driven `corestore-proto` peer, which can send what the
+//! facade itself never sends: invalid requests, and extension messages checked byte by byte.
+
+use corestore::{Error, Hypercore};
+use corestore_proto::noise::KeyPair;
+use corestore_proto::replicate::{CoreId, CoreState, Event, PeerConfig, RequestSpec};
+use corestore_proto::stream::{Randomness, StreamConfig};
+use corestore_proto::wire::{RequestBlock, RequestUpgrade};
+use corestore_proto::{Connection, ConnectionEvent, ProtocolError, Timestamp};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+
+use crate::{bounded, memory_store};
+
+/// The remote end of a pipe, driven by hand.
+pub(crate) struct Raw {
+    pub(crate) conn: Connection,
+    io: DuplexStream,
+    pub(crate) core: Option<CoreId>,
+}
+
+impl Raw {
+    /// A peer with the static key from `seed`.
+    pub(crate) fn new(io: DuplexStream, initiator: bool, seed: u8) -> Self {
+        let random = Randomness {
+            ephemeral_seed: [seed ^ 0x5a; 32],
+            header: [seed; 24],
+        };
+        let conn = Connection::new(
+            initiator,
+            KeyPair::from_seed(&[seed; 32]),
+            &random,
+            StreamConfig::default(),
+            PeerConfig::default(),
+        );
+        Self {
+            conn,
+            io,
+            core: None,
+        }
+    }
+
+    async fn flush(&mut self) {
+        let mut out = Vec::new();
+        while self.conn.poll_transmit(Timestamp::ZERO, &mut out).is_some() {}
+        if !out.is_empty() {
+            // The other side may have ended the stream already.
+            let _ = self.io.write_all(&out).await;
+        }
+    }
+
+    /// Exchanges bytes until an event matches `want` (returned), or the stream ends (`None`).
+    /// Every other event is dropped, except that the core channel of `key` is opened once the
+    /// handshake completes.
+    pub(crate) async fn until(
+        &mut self,
+        key: &[u8; 32],
+        mut want: impl FnMut(&ConnectionEvent) -> bool,
+    ) -> Option<ConnectionEvent> {
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            while let Some(e) = self.conn.poll_event() {
+                if matches!(e, ConnectionEvent::HandshakeComplete { .. })
+                    && self.core.is_none()
+                    && let Some(p) = self.conn.peer()
+                {
+                    self.core = p.open_core(key, CoreState::default()).ok();
+                }
+                if want(&e) {
+                    self.flush().await;
+                    return Some(e);
+                }
+            }
+            self.flush().await;
+            let n = self.io.read(&mut buf).await.unwrap_or(0);
+            if n == 0 || self.conn.handle_bytes(Timestamp::ZERO, &buf[..n]).is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Sends a request on the core channel.
+    pub(crate) fn request(&mut self, spec: RequestSpec) -> u64 {
+        let core = self.core.expect("core channel");
+        let peer = self.conn.peer().expect("peer");
+        peer.request(Timestamp::ZERO, core, spec).expect("request")
+    }
+}
+
+/// A writer with `blocks` blocks serving over a pipe to a [`Raw`] peer that is synced.
+async fn serve(
+    blocks: u64,
+) -> (
+    corestore::Corestore,
+    Hypercore,
+    corestore::ReplicationHandle,
+    Raw,
+) {
+    let store = memory_store().await;
+    let core = crate::replicate::writer_with(&store, "served", blocks).await;
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let handle = store.replicate(x, false).unwrap();
+    let mut raw = Raw::new(y, true, 9);
+    let key = core.key().to_bytes();
+    let synced = bounded(raw.until(&key, |e| {
+        matches!(e, ConnectionEvent::Replication(Event::Synced { .. }))
+    }))
+    .await;
+    assert!(synced.is_some(), "no sync from the store");
+    (store, core, handle, raw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswerable_requests_get_no_data() {
+    let (_store, core, handle, mut raw) = serve(10).await;
+    let key = core.key().to_bytes();
+    // A tree node beyond our length and a block beyond it: `noData`, the stream stays.
+    for spec in [
+        RequestSpec {
+            hash: Some(RequestBlock {
+                index: 99,
+                nodes: 0,
+            }),
+            ..RequestSpec::default()
+        },
+        RequestSpec {
+            block: Some(RequestBlock {
+                index: 20,
+                nodes: 0,
+            }),
+            ..RequestSpec::default()
+        },
+    ] {
+        let id = raw.request(spec);
+        let got = bounded(raw.until(&key, |e| {
+            matches!(e, ConnectionEvent::Replication(Event::NoData { request, .. }) if *request == id)
+        }))
+        .await;
+        assert!(got.is_some(), "no noData for request {id}");
+    }
+    // A valid block request is still answered.
+    let id = raw.request(RequestSpec {
+        block: Some(RequestBlock { index: 3, nodes: 0 }),
+        upgrade: Some(RequestUpgrade {
+            start: 0,
+            length: 10,
+        }),
+        ..RequestSpec::default()
+    });
+    let got = bounded(raw.until(&key, |e| {
+        matches!(e, ConnectionEvent::Replication(Event::Data { data, .. }) if data.request == id)
+    }))
+    .await;
+    assert!(got.is_some(), "no data for a valid request");
+    assert!(!handle.is_finished());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_request_ends_the_stream() {
+    let (_store, core, handle, mut raw) = serve(10).await;
+    let key = core.key().to_bytes();
+    // An upgrade beyond our length on our fork: hypercore 10 destroys the stream.
+    raw.request(RequestSpec {
+        upgrade: Some(RequestUpgrade {
+            start: 0,
+            length: 20,
+        }),
+        ..RequestSpec::default()
+    });
+    let after = bounded(raw.until(&key, |e| {
+        matches!(
+            e,
+            ConnectionEvent::Replication(Event::Data { .. } | Event::NoData { .. })
+        )
+    }))
+    .await;
+    assert!(after.is_none(), "the stream went on: {after:?}");
+    let ended = bounded(handle.join()).await;
+    assert!(
+        matches!(
+            ended,
+            Err(Error::Protocol(ProtocolError::InvalidRequest(_)))
+        ),
+        "{ended:?}"
+    );
+}
