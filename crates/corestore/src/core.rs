@@ -5,9 +5,11 @@
 //! Calls into `hypercore-lite` are short synchronous calls made under the core's mutex: an
 //! append, a read or a proof is a few page-cache reads and writes (microseconds), so the
 //! facade makes them inline instead of paying a `spawn_blocking` hop per block. Opening a core
-//! (which may replay an oplog) goes through `spawn_blocking`.
+//! (which may replay an oplog) goes through the store's I/O thread ([`Worker`](crate::worker::Worker)).
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -134,18 +136,25 @@ impl PeerInfo {
 }
 
 /// One loaded core, shared by all its sessions and replication channels.
+///
+/// An idle core (open, nobody waiting, no peers) costs the `hypercore-lite` [`Core`] plus a
+/// few words: the change watch, the event channel, the wanted ranges and the peer state are
+/// allocated on first use (an eager watch channel alone would cost ~350 bytes per core).
 pub(crate) struct LoadedCore {
     pub(crate) key: Key,
     pub(crate) discovery_key: DiscoveryKey,
     core: Mutex<Option<Core>>,
     /// Sessions plus replication channels; changed only under the registry lock.
     users: AtomicUsize,
-    version: watch::Sender<u64>,
+    /// Created by the first waiter; changes before that have nobody to wake. A mutex, not a
+    /// `OnceLock`: a change made before a waiter subscribes must be visible to that waiter's
+    /// check of the state, whichever lock (core, peers) or atomic the state lives in.
+    version: Mutex<Option<watch::Sender<u64>>>,
     /// Created on the first subscription (a broadcast buffer per idle core would cost tens of
     /// KiB).
     events: Mutex<Option<broadcast::Sender<CoreEvent>>>,
-    wants: Mutex<Wants>,
-    peers: Mutex<PeerInfo>,
+    wants: Mutex<Option<Box<Wants>>>,
+    peers: Mutex<Option<Box<PeerInfo>>>,
     hub: Arc<Hub>,
 }
 
@@ -165,10 +174,10 @@ impl LoadedCore {
             discovery_key: core.discovery_key(),
             core: Mutex::new(Some(core)),
             users: AtomicUsize::new(1),
-            version: watch::channel(0).0,
+            version: Mutex::new(None),
             events: Mutex::new(None),
-            wants: Mutex::new(Wants::default()),
-            peers: Mutex::new(PeerInfo::default()),
+            wants: Mutex::new(None),
+            peers: Mutex::new(None),
             hub,
         }
     }
@@ -191,7 +200,16 @@ impl LoadedCore {
 
     /// A receiver that sees every later change (subscribe before checking state).
     pub(crate) fn watch(&self) -> watch::Receiver<u64> {
-        self.version.subscribe()
+        lock(&self.version)
+            .get_or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Bumps the change counter, waking every receiver of [`LoadedCore::watch`].
+    fn bump(&self) {
+        if let Some(tx) = lock(&self.version).as_ref() {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
     }
 
     /// A receiver of this core's events.
@@ -210,7 +228,7 @@ impl LoadedCore {
 
     /// Wakes waiting sessions and tells the drivers; `new` names freshly stored blocks.
     pub(crate) fn changed(self: &Arc<Self>, new: Option<(u64, u64)>) {
-        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        self.bump();
         self.hub.send(&Signal::Changed {
             core: Arc::clone(self),
             new,
@@ -219,13 +237,14 @@ impl LoadedCore {
 
     /// Wakes waiting sessions only (peer info changed).
     pub(crate) fn wake(&self) {
-        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        self.bump();
     }
 
     /// Registers a wanted block range (`end: None` = up to the length); returns its id.
     pub(crate) fn want(self: &Arc<Self>, start: u64, end: Option<u64>) -> u64 {
         let id = {
             let mut w = lock(&self.wants);
+            let w = w.get_or_insert_with(Box::default);
             w.next += 1;
             let id = w.next;
             w.ranges.insert(id, (start, end));
@@ -240,14 +259,22 @@ impl LoadedCore {
 
     /// Removes a wanted range.
     pub(crate) fn unwant(&self, id: u64) {
-        lock(&self.wants).ranges.remove(&id);
+        if let Some(w) = lock(&self.wants).as_mut() {
+            w.ranges.remove(&id);
+        }
     }
 
     /// Up to `limit` wanted blocks below our length that are not stored and not `skip`ped.
     pub(crate) fn missing(&self, limit: usize, mut skip: impl FnMut(u64) -> bool) -> Vec<u64> {
         /// Bound on blocks inspected per call, so a huge sparse range costs little per event.
         const SCAN: u64 = 1 << 16;
-        let ranges: Vec<_> = lock(&self.wants).ranges.values().copied().collect();
+        let ranges: Vec<_> = lock(&self.wants)
+            .as_ref()
+            .map(|w| w.ranges.values().copied().collect())
+            .unwrap_or_default();
+        if ranges.is_empty() {
+            return Vec::new();
+        }
         let guard = lock(&self.core);
         let Some(core) = guard.as_ref() else {
             return Vec::new();
@@ -273,12 +300,12 @@ impl LoadedCore {
 
     /// Peer information.
     pub(crate) fn peer_info(&self) -> PeerInfo {
-        lock(&self.peers).clone()
+        lock(&self.peers).as_deref().cloned().unwrap_or_default()
     }
 
     /// Updates the peer information and wakes waiters.
     pub(crate) fn update_peers(&self, f: impl FnOnce(&mut PeerInfo)) {
-        f(&mut lock(&self.peers));
+        f(lock(&self.peers).get_or_insert_with(Box::default));
         self.wake();
     }
 
@@ -297,10 +324,34 @@ impl LoadedCore {
     }
 }
 
+/// A loaded core in the registry's set, hashed and compared by its discovery key (a set of
+/// pointers costs a fifth of a map from 32-byte keys to pointers).
+struct ByDk(Arc<LoadedCore>);
+
+impl Borrow<DiscoveryKey> for ByDk {
+    fn borrow(&self) -> &DiscoveryKey {
+        &self.0.discovery_key
+    }
+}
+
+impl Hash for ByDk {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.discovery_key.hash(state);
+    }
+}
+
+impl PartialEq for ByDk {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.discovery_key == other.0.discovery_key
+    }
+}
+
+impl Eq for ByDk {}
+
 /// The loaded cores of a store (shared by the root and all its sessions).
 #[derive(Default)]
 pub(crate) struct Registry {
-    cores: Mutex<HashMap<DiscoveryKey, Arc<LoadedCore>>>,
+    cores: Mutex<HashSet<ByDk>>,
     exclusive: Mutex<HashMap<DiscoveryKey, Arc<Semaphore>>>,
     pub(crate) hub: Arc<Hub>,
     /// Serialises loads so that one core is never opened twice.
@@ -313,7 +364,7 @@ impl Registry {
     /// The loaded core `dk`, counted as one more user.
     pub(crate) fn acquire(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
         let cores = lock(&self.cores);
-        let c = cores.get(dk)?;
+        let c = &cores.get(dk)?.0;
         c.users.fetch_add(1, Ordering::AcqRel);
         Some(Arc::clone(c))
     }
@@ -322,7 +373,7 @@ impl Registry {
     pub(crate) fn retain(&self, core: &Arc<LoadedCore>) -> bool {
         let cores = lock(&self.cores);
         match cores.get(&core.discovery_key) {
-            Some(c) if Arc::ptr_eq(c, core) => {
+            Some(ByDk(c)) if Arc::ptr_eq(c, core) => {
                 c.users.fetch_add(1, Ordering::AcqRel);
                 true
             }
@@ -333,7 +384,7 @@ impl Registry {
     /// Registers a freshly opened core with one user and tells the drivers.
     pub(crate) fn insert(&self, core: Core) -> Arc<LoadedCore> {
         let loaded = Arc::new(LoadedCore::new(core, Arc::clone(&self.hub)));
-        lock(&self.cores).insert(loaded.discovery_key, Arc::clone(&loaded));
+        lock(&self.cores).replace(ByDk(Arc::clone(&loaded)));
         self.hub.send(&Signal::Loaded(Arc::clone(&loaded)));
         loaded
     }
@@ -348,7 +399,7 @@ impl Registry {
         if left == 0 {
             if cores
                 .get(&core.discovery_key)
-                .is_some_and(|c| Arc::ptr_eq(c, core))
+                .is_some_and(|c| Arc::ptr_eq(&c.0, core))
             {
                 cores.remove(&core.discovery_key);
             }
@@ -359,7 +410,7 @@ impl Registry {
     /// Closes every loaded core (root close).
     pub(crate) fn close_all(&self) {
         let mut cores = lock(&self.cores);
-        for (_, c) in cores.drain() {
+        for ByDk(c) in cores.drain() {
             c.close_now();
         }
         drop(cores);
@@ -368,12 +419,12 @@ impl Registry {
 
     /// Every loaded core.
     pub(crate) fn loaded(&self) -> Vec<Arc<LoadedCore>> {
-        lock(&self.cores).values().cloned().collect()
+        lock(&self.cores).iter().map(|c| Arc::clone(&c.0)).collect()
     }
 
     /// Wakes every session waiting on any loaded core.
     pub(crate) fn wake_all(&self) {
-        for c in lock(&self.cores).values() {
+        for ByDk(c) in lock(&self.cores).iter() {
             c.wake();
         }
     }

@@ -60,9 +60,9 @@
 //! # Design
 //!
 //! - **Synchronous engine, async facade.** `hypercore-lite` is synchronous. Opening a core
-//!   (which may replay an oplog) runs on `spawn_blocking`; appends, reads and proofs are short
-//!   calls (a few page-cache reads and writes) made inline under the core's mutex, which costs
-//!   less than a thread hop per block.
+//!   (which may replay an oplog) runs on the store's own I/O thread; appends, reads and proofs
+//!   are short calls (a few page-cache reads and writes) made inline under the core's mutex,
+//!   which costs less than a thread hop per block.
 //! - **One driver task per stream** (`debug_span!("replicate", initiator, peer)`): bytes in,
 //!   events answered, bytes handed to a separate writer task so that reading never waits for
 //!   the remote to read. Cores loaded later reach every live driver through an internal hub.
@@ -86,6 +86,7 @@ mod options;
 mod replicate;
 mod storage;
 mod store;
+mod worker;
 
 pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 //! lock, name-to-key derivation, namespaces, `get`, and closing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use corestore_keys::corestore::named_key_pair;
 use corestore_keys::{DiscoveryKey, Key, KeyPair, Manifest, Namespace, PrimaryKey};
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::hypercore::{Hypercore, SessionConfig, SessionInner, SessionList};
 use crate::options::{GetOptions, SessionOptions, StoreOptions, Target};
 use crate::storage::{StoreStorage, core_prefix};
+use crate::worker::Worker;
 
 /// User-data key holding the name a core was created with (corestore 6).
 pub const USER_DATA_NAME: &str = "corestore/name";
@@ -30,6 +31,8 @@ pub(crate) struct Root {
     pub(crate) registry: Arc<Registry>,
     pub(crate) options: StoreOptions,
     pub(crate) closed: AtomicBool,
+    /// The thread that opens cores.
+    worker: Worker,
 }
 
 impl Root {
@@ -50,15 +53,17 @@ impl Root {
         }
         let provider = Arc::clone(&self.provider);
         let prefix = core_prefix(&dk);
-        let core = tokio::task::spawn_blocking(move || {
-            let _span = info_span!("open", dk = %prefix).entered();
-            let core = Core::open(&*provider, &prefix, options).map_err(|e| match e {
-                hypercore_lite::Error::NotFound => Error::NotFound(dk),
-                e => Error::Core(e),
-            })?;
-            fixup(core, &*provider, &prefix)
-        })
-        .await??;
+        let core = self
+            .worker
+            .run(move || {
+                let _span = info_span!("open", dk = %prefix).entered();
+                let core = Core::open(&*provider, &prefix, options).map_err(|e| match e {
+                    hypercore_lite::Error::NotFound => Error::NotFound(dk),
+                    e => Error::Core(e),
+                })?;
+                fixup(core, &*provider, &prefix)
+            })
+            .await??;
         Ok(self.registry.insert(core))
     }
 }
@@ -132,6 +137,7 @@ impl Corestore {
             registry: Arc::new(Registry::default()),
             closed: AtomicBool::new(false),
             options: options.clone(),
+            worker: Worker::default(),
         });
         Ok(Self {
             inner: Arc::new(StoreInner {
@@ -306,11 +312,7 @@ impl Corestore {
         if !options.sparse {
             handle.inner().download_everything();
         }
-        {
-            let mut sessions = lock(&self.inner.sessions);
-            sessions.retain(|s| s.strong_count() > 0);
-            sessions.push(Arc::downgrade(handle.inner()));
-        }
+        lock(&self.inner.sessions).push(handle.inner());
         if self.is_closed() {
             // The store closed while this `get` was waiting.
             handle.inner().close();
@@ -338,8 +340,8 @@ impl Corestore {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(None);
         }
-        let sessions: Vec<_> = lock(&self.inner.sessions).drain(..).collect();
-        for s in sessions.iter().filter_map(Weak::upgrade) {
+        let sessions = lock(&self.inner.sessions).take_all();
+        for s in sessions {
             s.close();
         }
         if self.inner.is_root {
