@@ -369,6 +369,11 @@ impl Registry {
         Some(Arc::clone(c))
     }
 
+    /// The loaded core `dk`, not counted as a user (for a look at its state).
+    pub(crate) fn peek(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
+        lock(&self.cores).get(dk).map(|c| Arc::clone(&c.0))
+    }
+
     /// Counts one more user of a core known to be loaded; `false` if it closed meanwhile.
     pub(crate) fn retain(&self, core: &Arc<LoadedCore>) -> bool {
         let cores = lock(&self.cores);

@@ -82,6 +82,7 @@
 mod core;
 mod error;
 mod hypercore;
+mod list;
 mod options;
 mod replicate;
 mod storage;
@@ -91,6 +92,7 @@ mod worker;
 pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};
 pub use crate::hypercore::{Download, Hypercore, Info};
+pub use crate::list::StoredCore;
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};
 pub use crate::replicate::ReplicationHandle;
 pub use crate::storage::StoreStorage;

@@ -36,6 +36,14 @@ pub(crate) struct Root {
 }
 
 impl Root {
+    /// Runs blocking storage work on the store's I/O thread.
+    pub(crate) async fn run_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        self.worker.run(f).await
+    }
+
     /// Loads the core `dk` (or counts one more user of the loaded one). `options` opens it;
     /// `fixup` runs on a freshly opened core before anyone else sees it.
     pub(crate) async fn load(

@@ -2,6 +2,7 @@
 //! replication between stores over in-memory pipes (`replicate`). Every wait is bounded.
 
 mod replicate;
+mod seed;
 mod store;
 
 use std::future::Future;
