@@ -10,8 +10,9 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use corestore_keys::{DiscoveryKey, Key};
 use hypercore_lite::Core;
@@ -19,6 +20,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
+use crate::events::{EventTx, StoreEvent, StoreEvents};
 
 /// Events buffered per core for slow subscribers (older ones are reported as lagged).
 const EVENT_BUFFER: usize = 1024;
@@ -90,10 +92,12 @@ pub(crate) enum Signal {
     Shutdown,
 }
 
-/// The set of live replication drivers of a store.
+/// The set of live replication drivers of a store, and the store's event channels.
 #[derive(Default)]
 pub(crate) struct Hub {
     drivers: Mutex<Vec<mpsc::UnboundedSender<Signal>>>,
+    /// `core-open` / `core-close` listeners.
+    pub(crate) events: StoreEvents,
 }
 
 impl Hub {
@@ -146,6 +150,16 @@ pub(crate) struct LoadedCore {
     core: Mutex<Option<Core>>,
     /// Sessions plus replication channels; changed only under the registry lock.
     users: AtomicUsize,
+    /// Sessions (not channels); changed only under the registry lock. A core with sessions,
+    /// or lingering after its last one, is *active*: attached to every replication stream.
+    sessions: AtomicUsize,
+    /// Whether the last session closed and the linger timer runs.
+    lingering: AtomicBool,
+    /// Bumped by every session opened or closed: a linger timer fires only if nothing
+    /// happened since it started.
+    epoch: AtomicU64,
+    /// The event channel of the store session whose `get` loaded the core.
+    opener: Option<Weak<EventTx>>,
     /// Created by the first waiter; changes before that have nobody to wake. A mutex, not a
     /// `OnceLock`: a change made before a waiter subscribes must be visible to that waiter's
     /// check of the state, whichever lock (core, peers) or atomic the state lives in.
@@ -168,12 +182,16 @@ impl std::fmt::Debug for LoadedCore {
 }
 
 impl LoadedCore {
-    fn new(core: Core, hub: Arc<Hub>) -> Self {
+    fn new(core: Core, hub: Arc<Hub>, session: bool, opener: Option<Weak<EventTx>>) -> Self {
         Self {
             key: *core.key(),
             discovery_key: core.discovery_key(),
             core: Mutex::new(Some(core)),
             users: AtomicUsize::new(1),
+            sessions: AtomicUsize::new(usize::from(session)),
+            lingering: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            opener,
             version: Mutex::new(None),
             events: Mutex::new(None),
             wants: Mutex::new(None),
@@ -320,7 +338,21 @@ impl LoadedCore {
             self.emit(CoreEvent::Close);
             self.wake();
             self.hub.send(&Signal::Closed(Arc::clone(self)));
+            let opener = self.opener.as_ref().and_then(Weak::upgrade);
+            self.hub.events.emit(
+                opener.as_ref(),
+                &StoreEvent::CoreClose {
+                    key: self.key,
+                    discovery_key: self.discovery_key,
+                },
+            );
         }
+    }
+
+    /// Whether the core has sessions or lingers after its last one (then it is attached to
+    /// every replication stream; otherwise only to streams whose remote asked for it).
+    pub(crate) fn is_active(&self) -> bool {
+        self.sessions.load(Ordering::Acquire) > 0 || self.lingering.load(Ordering::Acquire)
     }
 }
 
@@ -348,9 +380,22 @@ impl PartialEq for ByDk {
 
 impl Eq for ByDk {}
 
+/// The linger of a store whose options do not set one: 20 s plus up to 20 s at random, as
+/// hypercore 10 (`NOT_DOWNLOADING_SLACK`).
+pub(crate) fn default_linger() -> Duration {
+    let mut b = [0u8; 2];
+    let jitter = match getrandom::fill(&mut b) {
+        Ok(()) => u64::from(u16::from_le_bytes(b)) * 20_000 / u64::from(u16::MAX),
+        Err(_) => 10_000,
+    };
+    Duration::from_millis(20_000 + jitter)
+}
+
 /// The loaded cores of a store (shared by the root and all its sessions).
 #[derive(Default)]
 pub(crate) struct Registry {
+    /// How long a core attached to replication streams stays loaded after its last session.
+    pub(crate) linger: Duration,
     cores: Mutex<HashSet<ByDk>>,
     exclusive: Mutex<HashMap<DiscoveryKey, Arc<Semaphore>>>,
     pub(crate) hub: Arc<Hub>,
@@ -361,6 +406,14 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// An empty registry whose cores linger for `linger`.
+    pub(crate) fn new(linger: Duration) -> Self {
+        Self {
+            linger,
+            ..Self::default()
+        }
+    }
+
     /// The loaded core `dk`, counted as one more user.
     pub(crate) fn acquire(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
         let cores = lock(&self.cores);
@@ -386,12 +439,126 @@ impl Registry {
         }
     }
 
-    /// Registers a freshly opened core with one user and tells the drivers.
-    pub(crate) fn insert(&self, core: Core) -> Arc<LoadedCore> {
-        let loaded = Arc::new(LoadedCore::new(core, Arc::clone(&self.hub)));
+    /// The loaded core `dk`, counted as one more session (activating it).
+    pub(crate) fn acquire_session(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
+        let cores = lock(&self.cores);
+        let c = &cores.get(dk)?.0;
+        c.users.fetch_add(1, Ordering::AcqRel);
+        self.add_session(c);
+        Some(Arc::clone(c))
+    }
+
+    /// Counts one more session of a loaded core; `false` if it closed meanwhile.
+    pub(crate) fn retain_session(&self, core: &Arc<LoadedCore>) -> bool {
+        let cores = lock(&self.cores);
+        match cores.get(&core.discovery_key) {
+            Some(ByDk(c)) if Arc::ptr_eq(c, core) => {
+                c.users.fetch_add(1, Ordering::AcqRel);
+                self.add_session(c);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A session more (under the registry lock): stops a linger, and a core that was not
+    /// active (opened for a remote) becomes active, so the drivers attach it everywhere.
+    fn add_session(&self, core: &Arc<LoadedCore>) {
+        core.epoch.fetch_add(1, Ordering::AcqRel);
+        let was_active = core.is_active();
+        core.sessions.fetch_add(1, Ordering::AcqRel);
+        core.lingering.store(false, Ordering::Release);
+        if !was_active {
+            self.hub.send(&Signal::Loaded(Arc::clone(core)));
+        }
+    }
+
+    /// Registers a freshly opened core with one user: a session (then the drivers attach it
+    /// and `opener` hears `core-open` with the root and its sessions) or a replication
+    /// channel.
+    pub(crate) fn insert(
+        &self,
+        core: Core,
+        session: bool,
+        opener: Option<&Arc<EventTx>>,
+    ) -> Arc<LoadedCore> {
+        let loaded = Arc::new(LoadedCore::new(
+            core,
+            Arc::clone(&self.hub),
+            session,
+            opener.map(Arc::downgrade),
+        ));
         lock(&self.cores).replace(ByDk(Arc::clone(&loaded)));
-        self.hub.send(&Signal::Loaded(Arc::clone(&loaded)));
+        if session {
+            self.hub.send(&Signal::Loaded(Arc::clone(&loaded)));
+        }
+        self.hub.events.emit(
+            opener,
+            &StoreEvent::CoreOpen {
+                key: loaded.key,
+                discovery_key: loaded.discovery_key,
+            },
+        );
         loaded
+    }
+
+    /// One session fewer. The last user closes the core; when replication channels remain,
+    /// the core lingers (stays active) for [`Registry::linger`] and then closes with its
+    /// channels, unless a session came back meanwhile.
+    pub(crate) fn release_session(self: &Arc<Self>, core: &Arc<LoadedCore>) {
+        let epoch = {
+            let _cores = lock(&self.cores);
+            let epoch = core.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+            let left = core
+                .sessions
+                .fetch_sub(1, Ordering::AcqRel)
+                .saturating_sub(1);
+            if left > 0 || core.users.load(Ordering::Acquire) <= 1 {
+                None
+            } else {
+                core.lingering.store(true, Ordering::Release);
+                Some(epoch)
+            }
+        };
+        self.release(core);
+        let Some(epoch) = epoch else {
+            return;
+        };
+        let runtime = tokio::runtime::Handle::try_current();
+        match runtime {
+            Ok(rt) if !self.linger.is_zero() => {
+                let registry = Arc::downgrade(self);
+                let core = Arc::downgrade(core);
+                let linger = self.linger;
+                rt.spawn(async move {
+                    tokio::time::sleep(linger).await;
+                    if let (Some(registry), Some(core)) = (registry.upgrade(), core.upgrade()) {
+                        registry.expire(&core, epoch);
+                    }
+                });
+            }
+            // No runtime to time the linger (or no linger): close now.
+            _ => self.expire(core, epoch),
+        }
+    }
+
+    /// Ends the linger that started at `epoch`: closes the core (its channels close with it)
+    /// if no session opened since.
+    fn expire(&self, core: &Arc<LoadedCore>, epoch: u64) {
+        let mut cores = lock(&self.cores);
+        if core.epoch.load(Ordering::Acquire) != epoch || core.sessions.load(Ordering::Acquire) > 0
+        {
+            return;
+        }
+        core.lingering.store(false, Ordering::Release);
+        if cores
+            .get(&core.discovery_key)
+            .is_some_and(|c| Arc::ptr_eq(&c.0, core))
+        {
+            cores.remove(&core.discovery_key);
+        }
+        debug!(dk = %core.discovery_key, "linger over: closing the core and its channels");
+        core.close_now();
     }
 
     /// One user fewer; the last one closes the core.
@@ -422,9 +589,14 @@ impl Registry {
         self.hub.send(&Signal::Shutdown);
     }
 
-    /// Every loaded core.
+    /// Every active loaded core (with sessions, or lingering): what a new replication stream
+    /// attaches. Cores loaded only for remote peers are not in it.
     pub(crate) fn loaded(&self) -> Vec<Arc<LoadedCore>> {
-        lock(&self.cores).iter().map(|c| Arc::clone(&c.0)).collect()
+        lock(&self.cores)
+            .iter()
+            .filter(|c| c.0.is_active())
+            .map(|c| Arc::clone(&c.0))
+            .collect()
     }
 
     /// Wakes every session waiting on any loaded core.

@@ -126,7 +126,7 @@ impl SessionInner {
                 self.core.unwant(id);
             }
         }
-        self.registry.release(&self.core);
+        self.registry.release_session(&self.core);
     }
 }
 
@@ -551,7 +551,7 @@ impl Hypercore {
 
     fn new_session(&self, snapshot: Option<Box<Snapshot>>) -> Result<Self> {
         self.check_open()?;
-        if !self.inner.registry.retain(self.core()) {
+        if !self.inner.registry.retain_session(self.core()) {
             return Err(Error::Closed);
         }
         let mut config = self.inner.config;

@@ -19,6 +19,7 @@
 //!   truncate, clear, snapshots, [`CoreEvent`]s.
 //! - [`GetOptions`], [`StoreOptions`], [`SessionOptions`]: what to open and how.
 //! - [`ReplicationHandle`]: a running replication stream.
+//! - [`StoreEvent`], [`StoredCore`]: store events and listed cores.
 //! - [`Error`]: one `#[non_exhaustive]` error enum.
 //!
 //! # Example
@@ -68,8 +69,13 @@
 //!   the remote to read. Cores loaded later reach every live driver through an internal hub.
 //! - **Requests are pipelined**: an eager upgrade whenever a peer is longer, then up to the
 //!   per-channel limit (48) of block requests for the blocks sessions wait for or download.
-//! - **Closing**: a core closes with its last user — its sessions and the replication channels
-//!   it is attached to, as in corestore 6.
+//! - **Closing**: a core closes with its last session; if replication channels are attached,
+//!   it lingers on them first ([`StoreOptions::linger`], 20–40 s by default as hypercore 10),
+//!   then closes with its channels. A core a remote peer asked for stays while its channel
+//!   does.
+//! - **Store-level**: [`Corestore::events`] (`core-open` / `core-close`),
+//!   [`Corestore::suspend`] / [`Corestore::resume`], [`Corestore::namespace_of`] (a namespace
+//!   bootstrapped from a core), [`Corestore::list_cores`].
 //!
 //! # Crate features
 //!
@@ -81,6 +87,7 @@
 
 mod core;
 mod error;
+mod events;
 mod hypercore;
 mod list;
 mod options;
@@ -91,6 +98,7 @@ mod worker;
 
 pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};
+pub use crate::events::StoreEvent;
 pub use crate::hypercore::{Download, Hypercore, Info};
 pub use crate::list::StoredCore;
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};
