@@ -5,11 +5,14 @@
 //! Calls into `hypercore-lite` are short synchronous calls made under the core's mutex: an
 //! append, a read or a proof is a few page-cache reads and writes (microseconds), so the
 //! facade makes them inline instead of paying a `spawn_blocking` hop per block. Opening a core
-//! (which may replay an oplog) goes through `spawn_blocking`.
+//! (which may replay an oplog) goes through the store's I/O thread ([`Worker`](crate::worker::Worker)).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use corestore_keys::{DiscoveryKey, Key};
 use hypercore_lite::Core;
@@ -17,6 +20,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
+use crate::events::{EventTx, StoreEvent, StoreEvents};
 
 /// Events buffered per core for slow subscribers (older ones are reported as lagged).
 const EVENT_BUFFER: usize = 1024;
@@ -88,10 +92,12 @@ pub(crate) enum Signal {
     Shutdown,
 }
 
-/// The set of live replication drivers of a store.
+/// The set of live replication drivers of a store, and the store's event channels.
 #[derive(Default)]
 pub(crate) struct Hub {
     drivers: Mutex<Vec<mpsc::UnboundedSender<Signal>>>,
+    /// `core-open` / `core-close` listeners.
+    pub(crate) events: StoreEvents,
 }
 
 impl Hub {
@@ -134,18 +140,35 @@ impl PeerInfo {
 }
 
 /// One loaded core, shared by all its sessions and replication channels.
+///
+/// An idle core (open, nobody waiting, no peers) costs the `hypercore-lite` [`Core`] plus a
+/// few words: the change watch, the event channel, the wanted ranges and the peer state are
+/// allocated on first use (an eager watch channel alone would cost ~350 bytes per core).
 pub(crate) struct LoadedCore {
     pub(crate) key: Key,
     pub(crate) discovery_key: DiscoveryKey,
     core: Mutex<Option<Core>>,
     /// Sessions plus replication channels; changed only under the registry lock.
     users: AtomicUsize,
-    version: watch::Sender<u64>,
+    /// Sessions (not channels); changed only under the registry lock. A core with sessions,
+    /// or lingering after its last one, is *active*: attached to every replication stream.
+    sessions: AtomicUsize,
+    /// Whether the last session closed and the linger timer runs.
+    lingering: AtomicBool,
+    /// Bumped by every session opened or closed: a linger timer fires only if nothing
+    /// happened since it started.
+    epoch: AtomicU64,
+    /// The event channel of the store session whose `get` loaded the core.
+    opener: Option<Weak<EventTx>>,
+    /// Created by the first waiter; changes before that have nobody to wake. A mutex, not a
+    /// `OnceLock`: a change made before a waiter subscribes must be visible to that waiter's
+    /// check of the state, whichever lock (core, peers) or atomic the state lives in.
+    version: Mutex<Option<watch::Sender<u64>>>,
     /// Created on the first subscription (a broadcast buffer per idle core would cost tens of
     /// KiB).
     events: Mutex<Option<broadcast::Sender<CoreEvent>>>,
-    wants: Mutex<Wants>,
-    peers: Mutex<PeerInfo>,
+    wants: Mutex<Option<Box<Wants>>>,
+    peers: Mutex<Option<Box<PeerInfo>>>,
     hub: Arc<Hub>,
 }
 
@@ -159,16 +182,20 @@ impl std::fmt::Debug for LoadedCore {
 }
 
 impl LoadedCore {
-    fn new(core: Core, hub: Arc<Hub>) -> Self {
+    fn new(core: Core, hub: Arc<Hub>, session: bool, opener: Option<Weak<EventTx>>) -> Self {
         Self {
             key: *core.key(),
             discovery_key: core.discovery_key(),
             core: Mutex::new(Some(core)),
             users: AtomicUsize::new(1),
-            version: watch::channel(0).0,
+            sessions: AtomicUsize::new(usize::from(session)),
+            lingering: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            opener,
+            version: Mutex::new(None),
             events: Mutex::new(None),
-            wants: Mutex::new(Wants::default()),
-            peers: Mutex::new(PeerInfo::default()),
+            wants: Mutex::new(None),
+            peers: Mutex::new(None),
             hub,
         }
     }
@@ -191,7 +218,16 @@ impl LoadedCore {
 
     /// A receiver that sees every later change (subscribe before checking state).
     pub(crate) fn watch(&self) -> watch::Receiver<u64> {
-        self.version.subscribe()
+        lock(&self.version)
+            .get_or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Bumps the change counter, waking every receiver of [`LoadedCore::watch`].
+    fn bump(&self) {
+        if let Some(tx) = lock(&self.version).as_ref() {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
     }
 
     /// A receiver of this core's events.
@@ -210,7 +246,7 @@ impl LoadedCore {
 
     /// Wakes waiting sessions and tells the drivers; `new` names freshly stored blocks.
     pub(crate) fn changed(self: &Arc<Self>, new: Option<(u64, u64)>) {
-        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        self.bump();
         self.hub.send(&Signal::Changed {
             core: Arc::clone(self),
             new,
@@ -219,13 +255,14 @@ impl LoadedCore {
 
     /// Wakes waiting sessions only (peer info changed).
     pub(crate) fn wake(&self) {
-        self.version.send_modify(|v| *v = v.wrapping_add(1));
+        self.bump();
     }
 
     /// Registers a wanted block range (`end: None` = up to the length); returns its id.
     pub(crate) fn want(self: &Arc<Self>, start: u64, end: Option<u64>) -> u64 {
         let id = {
             let mut w = lock(&self.wants);
+            let w = w.get_or_insert_with(Box::default);
             w.next += 1;
             let id = w.next;
             w.ranges.insert(id, (start, end));
@@ -240,14 +277,22 @@ impl LoadedCore {
 
     /// Removes a wanted range.
     pub(crate) fn unwant(&self, id: u64) {
-        lock(&self.wants).ranges.remove(&id);
+        if let Some(w) = lock(&self.wants).as_mut() {
+            w.ranges.remove(&id);
+        }
     }
 
     /// Up to `limit` wanted blocks below our length that are not stored and not `skip`ped.
     pub(crate) fn missing(&self, limit: usize, mut skip: impl FnMut(u64) -> bool) -> Vec<u64> {
         /// Bound on blocks inspected per call, so a huge sparse range costs little per event.
         const SCAN: u64 = 1 << 16;
-        let ranges: Vec<_> = lock(&self.wants).ranges.values().copied().collect();
+        let ranges: Vec<_> = lock(&self.wants)
+            .as_ref()
+            .map(|w| w.ranges.values().copied().collect())
+            .unwrap_or_default();
+        if ranges.is_empty() {
+            return Vec::new();
+        }
         let guard = lock(&self.core);
         let Some(core) = guard.as_ref() else {
             return Vec::new();
@@ -273,12 +318,12 @@ impl LoadedCore {
 
     /// Peer information.
     pub(crate) fn peer_info(&self) -> PeerInfo {
-        lock(&self.peers).clone()
+        lock(&self.peers).as_deref().cloned().unwrap_or_default()
     }
 
     /// Updates the peer information and wakes waiters.
     pub(crate) fn update_peers(&self, f: impl FnOnce(&mut PeerInfo)) {
-        f(&mut lock(&self.peers));
+        f(lock(&self.peers).get_or_insert_with(Box::default));
         self.wake();
     }
 
@@ -293,14 +338,65 @@ impl LoadedCore {
             self.emit(CoreEvent::Close);
             self.wake();
             self.hub.send(&Signal::Closed(Arc::clone(self)));
+            let opener = self.opener.as_ref().and_then(Weak::upgrade);
+            self.hub.events.emit(
+                opener.as_ref(),
+                &StoreEvent::CoreClose {
+                    key: self.key,
+                    discovery_key: self.discovery_key,
+                },
+            );
         }
     }
+
+    /// Whether the core has sessions or lingers after its last one (then it is attached to
+    /// every replication stream; otherwise only to streams whose remote asked for it).
+    pub(crate) fn is_active(&self) -> bool {
+        self.sessions.load(Ordering::Acquire) > 0 || self.lingering.load(Ordering::Acquire)
+    }
+}
+
+/// A loaded core in the registry's set, hashed and compared by its discovery key (a set of
+/// pointers costs a fifth of a map from 32-byte keys to pointers).
+struct ByDk(Arc<LoadedCore>);
+
+impl Borrow<DiscoveryKey> for ByDk {
+    fn borrow(&self) -> &DiscoveryKey {
+        &self.0.discovery_key
+    }
+}
+
+impl Hash for ByDk {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.discovery_key.hash(state);
+    }
+}
+
+impl PartialEq for ByDk {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.discovery_key == other.0.discovery_key
+    }
+}
+
+impl Eq for ByDk {}
+
+/// The linger of a store whose options do not set one: 20 s plus up to 20 s at random, as
+/// hypercore 10 (`NOT_DOWNLOADING_SLACK`).
+pub(crate) fn default_linger() -> Duration {
+    let mut b = [0u8; 2];
+    let jitter = match getrandom::fill(&mut b) {
+        Ok(()) => u64::from(u16::from_le_bytes(b)) * 20_000 / u64::from(u16::MAX),
+        Err(_) => 10_000,
+    };
+    Duration::from_millis(20_000 + jitter)
 }
 
 /// The loaded cores of a store (shared by the root and all its sessions).
 #[derive(Default)]
 pub(crate) struct Registry {
-    cores: Mutex<HashMap<DiscoveryKey, Arc<LoadedCore>>>,
+    /// How long a core attached to replication streams stays loaded after its last session.
+    pub(crate) linger: Duration,
+    cores: Mutex<HashSet<ByDk>>,
     exclusive: Mutex<HashMap<DiscoveryKey, Arc<Semaphore>>>,
     pub(crate) hub: Arc<Hub>,
     /// Serialises loads so that one core is never opened twice.
@@ -310,19 +406,32 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// An empty registry whose cores linger for `linger`.
+    pub(crate) fn new(linger: Duration) -> Self {
+        Self {
+            linger,
+            ..Self::default()
+        }
+    }
+
     /// The loaded core `dk`, counted as one more user.
     pub(crate) fn acquire(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
         let cores = lock(&self.cores);
-        let c = cores.get(dk)?;
+        let c = &cores.get(dk)?.0;
         c.users.fetch_add(1, Ordering::AcqRel);
         Some(Arc::clone(c))
+    }
+
+    /// The loaded core `dk`, not counted as a user (for a look at its state).
+    pub(crate) fn peek(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
+        lock(&self.cores).get(dk).map(|c| Arc::clone(&c.0))
     }
 
     /// Counts one more user of a core known to be loaded; `false` if it closed meanwhile.
     pub(crate) fn retain(&self, core: &Arc<LoadedCore>) -> bool {
         let cores = lock(&self.cores);
         match cores.get(&core.discovery_key) {
-            Some(c) if Arc::ptr_eq(c, core) => {
+            Some(ByDk(c)) if Arc::ptr_eq(c, core) => {
                 c.users.fetch_add(1, Ordering::AcqRel);
                 true
             }
@@ -330,12 +439,126 @@ impl Registry {
         }
     }
 
-    /// Registers a freshly opened core with one user and tells the drivers.
-    pub(crate) fn insert(&self, core: Core) -> Arc<LoadedCore> {
-        let loaded = Arc::new(LoadedCore::new(core, Arc::clone(&self.hub)));
-        lock(&self.cores).insert(loaded.discovery_key, Arc::clone(&loaded));
-        self.hub.send(&Signal::Loaded(Arc::clone(&loaded)));
+    /// The loaded core `dk`, counted as one more session (activating it).
+    pub(crate) fn acquire_session(&self, dk: &DiscoveryKey) -> Option<Arc<LoadedCore>> {
+        let cores = lock(&self.cores);
+        let c = &cores.get(dk)?.0;
+        c.users.fetch_add(1, Ordering::AcqRel);
+        self.add_session(c);
+        Some(Arc::clone(c))
+    }
+
+    /// Counts one more session of a loaded core; `false` if it closed meanwhile.
+    pub(crate) fn retain_session(&self, core: &Arc<LoadedCore>) -> bool {
+        let cores = lock(&self.cores);
+        match cores.get(&core.discovery_key) {
+            Some(ByDk(c)) if Arc::ptr_eq(c, core) => {
+                c.users.fetch_add(1, Ordering::AcqRel);
+                self.add_session(c);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A session more (under the registry lock): stops a linger, and a core that was not
+    /// active (opened for a remote) becomes active, so the drivers attach it everywhere.
+    fn add_session(&self, core: &Arc<LoadedCore>) {
+        core.epoch.fetch_add(1, Ordering::AcqRel);
+        let was_active = core.is_active();
+        core.sessions.fetch_add(1, Ordering::AcqRel);
+        core.lingering.store(false, Ordering::Release);
+        if !was_active {
+            self.hub.send(&Signal::Loaded(Arc::clone(core)));
+        }
+    }
+
+    /// Registers a freshly opened core with one user: a session (then the drivers attach it
+    /// and `opener` hears `core-open` with the root and its sessions) or a replication
+    /// channel.
+    pub(crate) fn insert(
+        &self,
+        core: Core,
+        session: bool,
+        opener: Option<&Arc<EventTx>>,
+    ) -> Arc<LoadedCore> {
+        let loaded = Arc::new(LoadedCore::new(
+            core,
+            Arc::clone(&self.hub),
+            session,
+            opener.map(Arc::downgrade),
+        ));
+        lock(&self.cores).replace(ByDk(Arc::clone(&loaded)));
+        if session {
+            self.hub.send(&Signal::Loaded(Arc::clone(&loaded)));
+        }
+        self.hub.events.emit(
+            opener,
+            &StoreEvent::CoreOpen {
+                key: loaded.key,
+                discovery_key: loaded.discovery_key,
+            },
+        );
         loaded
+    }
+
+    /// One session fewer. The last user closes the core; when replication channels remain,
+    /// the core lingers (stays active) for [`Registry::linger`] and then closes with its
+    /// channels, unless a session came back meanwhile.
+    pub(crate) fn release_session(self: &Arc<Self>, core: &Arc<LoadedCore>) {
+        let epoch = {
+            let _cores = lock(&self.cores);
+            let epoch = core.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+            let left = core
+                .sessions
+                .fetch_sub(1, Ordering::AcqRel)
+                .saturating_sub(1);
+            if left > 0 || core.users.load(Ordering::Acquire) <= 1 {
+                None
+            } else {
+                core.lingering.store(true, Ordering::Release);
+                Some(epoch)
+            }
+        };
+        self.release(core);
+        let Some(epoch) = epoch else {
+            return;
+        };
+        let runtime = tokio::runtime::Handle::try_current();
+        match runtime {
+            Ok(rt) if !self.linger.is_zero() => {
+                let registry = Arc::downgrade(self);
+                let core = Arc::downgrade(core);
+                let linger = self.linger;
+                rt.spawn(async move {
+                    tokio::time::sleep(linger).await;
+                    if let (Some(registry), Some(core)) = (registry.upgrade(), core.upgrade()) {
+                        registry.expire(&core, epoch);
+                    }
+                });
+            }
+            // No runtime to time the linger (or no linger): close now.
+            _ => self.expire(core, epoch),
+        }
+    }
+
+    /// Ends the linger that started at `epoch`: closes the core (its channels close with it)
+    /// if no session opened since.
+    fn expire(&self, core: &Arc<LoadedCore>, epoch: u64) {
+        let mut cores = lock(&self.cores);
+        if core.epoch.load(Ordering::Acquire) != epoch || core.sessions.load(Ordering::Acquire) > 0
+        {
+            return;
+        }
+        core.lingering.store(false, Ordering::Release);
+        if cores
+            .get(&core.discovery_key)
+            .is_some_and(|c| Arc::ptr_eq(&c.0, core))
+        {
+            cores.remove(&core.discovery_key);
+        }
+        debug!(dk = %core.discovery_key, "linger over: closing the core and its channels");
+        core.close_now();
     }
 
     /// One user fewer; the last one closes the core.
@@ -348,7 +571,7 @@ impl Registry {
         if left == 0 {
             if cores
                 .get(&core.discovery_key)
-                .is_some_and(|c| Arc::ptr_eq(c, core))
+                .is_some_and(|c| Arc::ptr_eq(&c.0, core))
             {
                 cores.remove(&core.discovery_key);
             }
@@ -359,21 +582,26 @@ impl Registry {
     /// Closes every loaded core (root close).
     pub(crate) fn close_all(&self) {
         let mut cores = lock(&self.cores);
-        for (_, c) in cores.drain() {
+        for ByDk(c) in cores.drain() {
             c.close_now();
         }
         drop(cores);
         self.hub.send(&Signal::Shutdown);
     }
 
-    /// Every loaded core.
+    /// Every active loaded core (with sessions, or lingering): what a new replication stream
+    /// attaches. Cores loaded only for remote peers are not in it.
     pub(crate) fn loaded(&self) -> Vec<Arc<LoadedCore>> {
-        lock(&self.cores).values().cloned().collect()
+        lock(&self.cores)
+            .iter()
+            .filter(|c| c.0.is_active())
+            .map(|c| Arc::clone(&c.0))
+            .collect()
     }
 
     /// Wakes every session waiting on any loaded core.
     pub(crate) fn wake_all(&self) {
-        for c in lock(&self.cores).values() {
+        for ByDk(c) in lock(&self.cores).iter() {
             c.wake();
         }
     }

@@ -61,6 +61,9 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The store's I/O thread failed to run a job (the job panicked).
+    #[error("store I/O thread: {0}")]
+    Worker(&'static str),
 }
 
 impl From<Error> for std::io::Error {

@@ -28,21 +28,58 @@ pub(crate) struct SessionConfig {
 }
 
 /// The core sessions opened through one store session (closed with it).
-pub(crate) type SessionList = Arc<Mutex<Vec<Weak<SessionInner>>>>;
+pub(crate) type SessionList = Arc<Mutex<Sessions>>;
+
+/// Weak handles of the core sessions of one store session. Dead handles are pruned when the
+/// list has doubled since the last pruning, so a `get` costs O(1) amortised however many
+/// sessions are open.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    list: Vec<Weak<SessionInner>>,
+    prune_at: usize,
+}
+
+impl Sessions {
+    /// Adds a session.
+    pub(crate) fn push(&mut self, session: &Arc<SessionInner>) {
+        if self.list.len() >= self.prune_at {
+            self.list.retain(|s| s.strong_count() > 0);
+            self.prune_at = (self.list.len() * 2).max(16);
+        }
+        self.list.push(Arc::downgrade(session));
+    }
+
+    /// Removes and returns every session still alive.
+    pub(crate) fn take_all(&mut self) -> Vec<Arc<SessionInner>> {
+        self.prune_at = 0;
+        self.list.drain(..).filter_map(|s| s.upgrade()).collect()
+    }
+}
 
 /// The state behind a [`Hypercore`] handle.
 pub(crate) struct SessionInner {
     core: Arc<LoadedCore>,
     registry: Arc<Registry>,
     config: SessionConfig,
-    snapshot: Option<Snapshot>,
-    cache: Mutex<HashMap<(u64, u64), Vec<u8>>>,
+    snapshot: Option<Box<Snapshot>>,
+    /// Created by the first cached read.
+    cache: Mutex<Option<Box<BlockCache>>>,
     closed: AtomicBool,
-    permit: Mutex<Option<OwnedSemaphorePermit>>,
-    wants: Mutex<Vec<u64>>,
+    /// The exclusive lock and the `sparse: false` download, when the session has them.
+    held: Mutex<Option<Box<Held>>>,
     /// The list of the store session this session belongs to.
-    owner: Weak<Mutex<Vec<Weak<Self>>>>,
+    owner: Weak<Mutex<Sessions>>,
 }
+
+/// What a session holds until it closes.
+#[derive(Default)]
+struct Held {
+    permit: Option<OwnedSemaphorePermit>,
+    wants: Vec<u64>,
+}
+
+/// Blocks read by a caching session, keyed by (fork, index).
+type BlockCache = HashMap<(u64, u64), Vec<u8>>;
 
 impl SessionInner {
     /// A session on `core`, which must already count this session as a user.
@@ -50,30 +87,32 @@ impl SessionInner {
         core: Arc<LoadedCore>,
         registry: Arc<Registry>,
         config: SessionConfig,
-        owner: Weak<Mutex<Vec<Weak<Self>>>>,
+        owner: Weak<Mutex<Sessions>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             core,
             registry,
             config,
             snapshot: None,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(None),
             closed: AtomicBool::new(false),
-            permit: Mutex::new(None),
-            wants: Mutex::new(Vec::new()),
+            held: Mutex::new(None),
             owner,
         })
     }
 
     /// Holds the exclusive write lock until the session closes.
     pub(crate) fn hold_exclusive(&self, permit: OwnedSemaphorePermit) {
-        *lock(&self.permit) = Some(permit);
+        lock(&self.held).get_or_insert_with(Box::default).permit = Some(permit);
     }
 
     /// Keeps every block wanted while the session is open (`sparse: false`).
     pub(crate) fn download_everything(&self) {
         let id = self.core.want(0, None);
-        lock(&self.wants).push(id);
+        lock(&self.held)
+            .get_or_insert_with(Box::default)
+            .wants
+            .push(id);
     }
 
     /// Closes the session (idempotent).
@@ -81,11 +120,13 @@ impl SessionInner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        lock(&self.permit).take();
-        for id in lock(&self.wants).drain(..) {
-            self.core.unwant(id);
+        let held = lock(&self.held).take();
+        if let Some(held) = held {
+            for id in held.wants {
+                self.core.unwant(id);
+            }
         }
-        self.registry.release(&self.core);
+        self.registry.release_session(&self.core);
     }
 }
 
@@ -131,7 +172,7 @@ impl std::fmt::Debug for Hypercore {
             .field("writable", &self.inner.config.writable)
             .field(
                 "snapshot",
-                &self.inner.snapshot.as_ref().map(Snapshot::length),
+                &self.inner.snapshot.as_deref().map(Snapshot::length),
             )
             .finish_non_exhaustive()
     }
@@ -227,13 +268,13 @@ impl Hypercore {
                 length: self
                     .inner
                     .snapshot
-                    .as_ref()
+                    .as_deref()
                     .map_or_else(|| c.length(), Snapshot::length),
                 contiguous_length: c.contiguous_length(),
                 byte_length: self
                     .inner
                     .snapshot
-                    .as_ref()
+                    .as_deref()
                     .map_or_else(|| c.byte_length(), Snapshot::byte_length),
                 fork: c.fork(),
                 writable: self.inner.config.writable,
@@ -332,7 +373,10 @@ impl Hypercore {
         self.check_open()?;
         // Keyed by the core's fork (not a snapshot's): a truncation invalidates the entries.
         let fork = self.core().with(|c| Ok(c.fork()))?;
-        if let Some(v) = lock(&self.inner.cache).get(&(fork, index)) {
+        if let Some(v) = lock(&self.inner.cache)
+            .as_ref()
+            .and_then(|c| c.get(&(fork, index)))
+        {
             return Ok(v.clone());
         }
         // Unregistered on every exit, including when the caller drops this future.
@@ -362,6 +406,7 @@ impl Hypercore {
         let value = result?;
         if self.inner.config.cache {
             let mut cache = lock(&self.inner.cache);
+            let cache = cache.get_or_insert_with(Box::default);
             if cache.len() >= CACHE_BLOCKS {
                 cache.clear();
             }
@@ -463,7 +508,7 @@ impl Hypercore {
             c.truncate(length)?;
             Ok(c.fork())
         })?;
-        lock(&self.inner.cache).clear();
+        lock(&self.inner.cache).take();
         self.core().emit(CoreEvent::Truncate { length, fork });
         self.core().changed(None);
         Ok(())
@@ -477,7 +522,9 @@ impl Hypercore {
     pub async fn clear(&self, start: u64, end: u64) -> Result<()> {
         self.check_open()?;
         self.core().with(|c| Ok(c.clear(start, end)?))?;
-        lock(&self.inner.cache).retain(|(_, i), _| *i < start || *i >= end);
+        if let Some(cache) = lock(&self.inner.cache).as_mut() {
+            cache.retain(|(_, i), _| *i < start || *i >= end);
+        }
         self.core().changed(None);
         Ok(())
     }
@@ -499,12 +546,12 @@ impl Hypercore {
     /// [`Error::Closed`].
     pub fn snapshot(&self) -> Result<Self> {
         let snap = self.core().with(|c| Ok(c.snapshot()))?;
-        self.new_session(Some(snap))
+        self.new_session(Some(Box::new(snap)))
     }
 
-    fn new_session(&self, snapshot: Option<Snapshot>) -> Result<Self> {
+    fn new_session(&self, snapshot: Option<Box<Snapshot>>) -> Result<Self> {
         self.check_open()?;
-        if !self.inner.registry.retain(self.core()) {
+        if !self.inner.registry.retain_session(self.core()) {
             return Err(Error::Closed);
         }
         let mut config = self.inner.config;
@@ -516,17 +563,14 @@ impl Hypercore {
             registry: Arc::clone(&self.inner.registry),
             config,
             snapshot,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(None),
             closed: AtomicBool::new(false),
-            permit: Mutex::new(None),
-            wants: Mutex::new(Vec::new()),
+            held: Mutex::new(None),
             owner: self.inner.owner.clone(),
         });
         // Closed with the store session the original was opened through.
         if let Some(list) = self.inner.owner.upgrade() {
-            let mut list = lock(&list);
-            list.retain(|s| s.strong_count() > 0);
-            list.push(Arc::downgrade(&inner));
+            lock(&list).push(&inner);
         }
         Ok(Self { inner })
     }

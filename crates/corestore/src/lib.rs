@@ -19,6 +19,7 @@
 //!   truncate, clear, snapshots, [`CoreEvent`]s.
 //! - [`GetOptions`], [`StoreOptions`], [`SessionOptions`]: what to open and how.
 //! - [`ReplicationHandle`]: a running replication stream; [`ReplicateOptions`] configures one.
+//! - [`StoreEvent`], [`StoredCore`]: store events and listed cores.
 //! - [`Error`]: one `#[non_exhaustive]` error enum.
 //!
 //! # Example
@@ -60,9 +61,9 @@
 //! # Design
 //!
 //! - **Synchronous engine, async facade.** `hypercore-lite` is synchronous. Opening a core
-//!   (which may replay an oplog) runs on `spawn_blocking`; appends, reads and proofs are short
-//!   calls (a few page-cache reads and writes) made inline under the core's mutex, which costs
-//!   less than a thread hop per block.
+//!   (which may replay an oplog) runs on the store's own I/O thread; appends, reads and proofs
+//!   are short calls (a few page-cache reads and writes) made inline under the core's mutex,
+//!   which costs less than a thread hop per block.
 //! - **One driver task per stream** (`debug_span!("replicate", initiator, peer)`), which owns
 //!   the transport: it keeps reading while output is queued (so two peers never wait on each
 //!   other), handles each read as one corked round and writes once. Remote requests wait while
@@ -71,8 +72,13 @@
 //!   outside handshake ([`ReplicateOptions`]).
 //! - **Requests are pipelined**: an eager upgrade whenever a peer is longer, then up to the
 //!   per-channel limit (48) of block requests for the blocks sessions wait for or download.
-//! - **Closing**: a core closes with its last user — its sessions and the replication channels
-//!   it is attached to, as in corestore 6.
+//! - **Closing**: a core closes with its last session; if replication channels are attached,
+//!   it lingers on them first ([`StoreOptions::linger`], 20–40 s by default as hypercore 10),
+//!   then closes with its channels. A core a remote peer asked for stays while its channel
+//!   does.
+//! - **Store-level**: [`Corestore::events`] (`core-open` / `core-close`),
+//!   [`Corestore::suspend`] / [`Corestore::resume`], [`Corestore::namespace_of`] (a namespace
+//!   bootstrapped from a core), [`Corestore::list_cores`].
 //!
 //! # Crate features
 //!
@@ -84,15 +90,20 @@
 
 mod core;
 mod error;
+mod events;
 mod hypercore;
+mod list;
 mod options;
 mod replicate;
 mod storage;
 mod store;
+mod worker;
 
 pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};
+pub use crate::events::StoreEvent;
 pub use crate::hypercore::{Download, Hypercore, Info};
+pub use crate::list::StoredCore;
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};
 pub use crate::replicate::{EstablishedKeys, ReplicateOptions, ReplicationHandle};
 pub use crate::storage::StoreStorage;

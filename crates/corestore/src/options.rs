@@ -28,6 +28,11 @@ pub struct StoreOptions {
     pub compat: bool,
     /// Cache block reads in every session (default `false`).
     pub cache: bool,
+    /// How long a core whose last session closed stays loaded and attached to replication
+    /// streams before it closes with its channels (hypercore `notDownloadingLinger`). Default
+    /// `None`: 20 s plus up to 20 s at random, as hypercore 10. A core attached to no stream
+    /// closes with its last session at once.
+    pub linger: Option<Duration>,
 }
 
 impl Default for StoreOptions {
@@ -40,6 +45,7 @@ impl Default for StoreOptions {
             writable: true,
             compat: true,
             cache: false,
+            linger: None,
         }
     }
 }
@@ -97,6 +103,13 @@ impl StoreOptions {
     #[must_use]
     pub const fn cache(mut self, cache: bool) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Sets [`StoreOptions::linger`].
+    #[must_use]
+    pub const fn linger(mut self, linger: Duration) -> Self {
+        self.linger = Some(linger);
         self
     }
 }

@@ -2,7 +2,7 @@
 //! lock, name-to-key derivation, namespaces, `get`, and closing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use corestore_keys::corestore::named_key_pair;
 use corestore_keys::{DiscoveryKey, Key, KeyPair, Manifest, Namespace, PrimaryKey};
@@ -10,11 +10,53 @@ use hypercore_lite::{Core, CoreOptions};
 use rac_storage::{OpenOptions, Provider, Storage};
 use tracing::{debug, info_span};
 
-use crate::core::{LoadedCore, Registry, lock};
+use crate::core::{LoadedCore, Registry, default_linger, lock};
 use crate::error::{Error, Result};
+use crate::events::{EventTx, StoreEvent};
 use crate::hypercore::{Hypercore, SessionConfig, SessionInner, SessionList};
 use crate::options::{GetOptions, SessionOptions, StoreOptions, Target};
 use crate::storage::{StoreStorage, core_prefix};
+use crate::worker::Worker;
+
+/// Entries of the "no core" cache (corestore 6: 65,536).
+const NO_CORE_ENTRIES: usize = 65_536;
+
+/// A bounded set of discovery keys found missing; the oldest entries leave first.
+#[derive(Default)]
+struct NoCoreCache {
+    keys: std::collections::HashMap<DiscoveryKey, u64>,
+    order: std::collections::VecDeque<(DiscoveryKey, u64)>,
+    next: u64,
+}
+
+impl NoCoreCache {
+    fn contains(&self, dk: &DiscoveryKey) -> bool {
+        self.keys.contains_key(dk)
+    }
+
+    fn insert(&mut self, dk: DiscoveryKey) {
+        self.next += 1;
+        self.keys.insert(dk, self.next);
+        self.order.push_back((dk, self.next));
+        // Entries of removed or re-inserted keys linger in `order`; drop them when it doubles.
+        if self.order.len() > 2 * NO_CORE_ENTRIES {
+            let keys = &self.keys;
+            self.order.retain(|(k, seq)| keys.get(k) == Some(seq));
+        }
+        while self.keys.len() > NO_CORE_ENTRIES {
+            let Some((k, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.keys.get(&k) == Some(&seq) {
+                self.keys.remove(&k);
+            }
+        }
+    }
+
+    fn remove(&mut self, dk: &DiscoveryKey) {
+        self.keys.remove(dk);
+    }
+}
 
 /// User-data key holding the name a core was created with (corestore 6).
 pub const USER_DATA_NAME: &str = "corestore/name";
@@ -30,36 +72,81 @@ pub(crate) struct Root {
     pub(crate) registry: Arc<Registry>,
     pub(crate) options: StoreOptions,
     pub(crate) closed: AtomicBool,
+    /// The thread that opens cores.
+    worker: Worker,
+    /// Discovery keys remote peers asked for that are not stored (corestore 6 "no core"
+    /// cache, spec §6.8): asking again does not touch the storage.
+    no_core: Mutex<NoCoreCache>,
 }
 
 impl Root {
-    /// Loads the core `dk` (or counts one more user of the loaded one). `options` opens it;
-    /// `fixup` runs on a freshly opened core before anyone else sees it.
+    /// Runs blocking storage work on the store's I/O thread.
+    pub(crate) async fn run_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        self.worker.run(f).await
+    }
+
+    /// Loads the core `dk` for a replication channel (or counts one more user of the loaded
+    /// one). `options` opens it; `fixup` runs on a freshly opened core before anyone else
+    /// sees it. A core loaded this way is not active: it is not attached to other streams.
     pub(crate) async fn load(
         &self,
         dk: DiscoveryKey,
         options: CoreOptions,
         fixup: impl FnOnce(Core, &dyn Provider, &str) -> Result<Core> + Send + 'static,
     ) -> Result<Arc<LoadedCore>> {
+        self.load_as(dk, options, fixup, None).await
+    }
+
+    /// Loads the core `dk` for a session opened through the store session whose event
+    /// channel is `opener` (`None`: a replication channel).
+    pub(crate) async fn load_as(
+        &self,
+        dk: DiscoveryKey,
+        options: CoreOptions,
+        fixup: impl FnOnce(Core, &dyn Provider, &str) -> Result<Core> + Send + 'static,
+        opener: Option<&Arc<EventTx>>,
+    ) -> Result<Arc<LoadedCore>> {
         let _loading = self.registry.loading.lock().await;
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        if let Some(core) = self.registry.acquire(&dk) {
+        let session = opener.is_some();
+        let acquired = if session {
+            self.registry.acquire_session(&dk)
+        } else {
+            self.registry.acquire(&dk)
+        };
+        if let Some(core) = acquired {
             return Ok(core);
+        }
+        if !session && lock(&self.no_core).contains(&dk) {
+            return Err(Error::NotFound(dk));
         }
         let provider = Arc::clone(&self.provider);
         let prefix = core_prefix(&dk);
-        let core = tokio::task::spawn_blocking(move || {
-            let _span = info_span!("open", dk = %prefix).entered();
-            let core = Core::open(&*provider, &prefix, options).map_err(|e| match e {
-                hypercore_lite::Error::NotFound => Error::NotFound(dk),
-                e => Error::Core(e),
-            })?;
-            fixup(core, &*provider, &prefix)
-        })
-        .await??;
-        Ok(self.registry.insert(core))
+        let core = self
+            .worker
+            .run(move || {
+                let _span = info_span!("open", dk = %prefix).entered();
+                let core = Core::open(&*provider, &prefix, options).map_err(|e| match e {
+                    hypercore_lite::Error::NotFound => Error::NotFound(dk),
+                    e => Error::Core(e),
+                })?;
+                fixup(core, &*provider, &prefix)
+            })
+            .await?;
+        let core = match core {
+            Err(e @ Error::NotFound(_)) if !session => {
+                lock(&self.no_core).insert(dk);
+                return Err(e);
+            }
+            other => other?,
+        };
+        lock(&self.no_core).remove(&dk);
+        Ok(self.registry.insert(core, session, opener))
     }
 }
 
@@ -80,6 +167,8 @@ struct StoreInner {
     parent: Option<Corestore>,
     sessions: SessionList,
     closed: AtomicBool,
+    /// This session's `core-open` / `core-close` channel.
+    events: Arc<EventTx>,
 }
 
 impl std::fmt::Debug for Corestore {
@@ -106,12 +195,7 @@ impl Corestore {
     /// [`Error::Locked`], [`Error::Storage`], [`Error::Keys`] (no randomness).
     pub async fn new(storage: impl Into<StoreStorage>, options: StoreOptions) -> Result<Self> {
         let provider = storage.into().provider;
-        let file = provider
-            .open(PRIMARY_KEY_FILE, &OpenOptions::new().lock(true))
-            .map_err(|e| match e {
-                e @ rac_storage::Error::Locked { .. } => Error::Locked(e),
-                e => Error::Storage(e),
-            })?;
+        let file = lock_primary_key(&*provider)?;
         let len = file.len()?;
         let primary_key = if options.overwrite || len < 32 {
             let key = match &options.primary_key {
@@ -129,10 +213,13 @@ impl Corestore {
         let root = Arc::new(Root {
             provider,
             lock_file: Mutex::new(Some(file)),
-            registry: Arc::new(Registry::default()),
+            registry: Arc::new(Registry::new(options.linger.unwrap_or_else(default_linger))),
             closed: AtomicBool::new(false),
             options: options.clone(),
+            worker: Worker::default(),
+            no_core: Mutex::default(),
         });
+        let events = Arc::clone(&root.registry.hub.events.root);
         Ok(Self {
             inner: Arc::new(StoreInner {
                 root,
@@ -143,8 +230,63 @@ impl Corestore {
                 parent: None,
                 sessions: SessionList::default(),
                 closed: AtomicBool::new(false),
+                events,
             }),
         })
+    }
+
+    /// A receiver of this session's store events: [`StoreEvent::CoreOpen`] and
+    /// [`StoreEvent::CoreClose`] (corestore 6 `core-open` / `core-close`, spec §6.10). As in
+    /// corestore 6, a session hears about the cores loaded by its own `get`s; the root and
+    /// the sessions made directly from it hear about every core, including cores loaded for
+    /// remote peers. Subscribe before the `get` whose event you wait for.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Releases the `primary-key` lock (corestore 6 `suspend`, spec §6.2), for example while
+    /// a mobile app is in the background, so that another process can take the store over.
+    /// Like corestore 6.18.4 this releases only the lock: loaded cores keep their files and
+    /// replication streams keep running (corestore 6 suspends nothing else). Idempotent; the
+    /// same on every session of the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::Storage`] from closing the lock file.
+    pub async fn suspend(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let file = lock(&self.inner.root.lock_file).take();
+        if let Some(file) = file {
+            file.close()?;
+            debug!("store suspended: primary-key unlocked");
+        }
+        Ok(())
+    }
+
+    /// Takes the `primary-key` lock again after [`Corestore::suspend`] (corestore 6
+    /// `resume`). Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Locked`] if another store took the lock meanwhile (the store stays
+    /// suspended; try again later), [`Error::Closed`], [`Error::Storage`].
+    pub async fn resume(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut held = lock(&self.inner.root.lock_file);
+        if held.is_none() {
+            *held = Some(lock_primary_key(&*self.inner.root.provider)?);
+            debug!("store resumed: primary-key locked");
+        }
+        Ok(())
+    }
+
+    /// Whether the store is suspended (its `primary-key` lock released).
+    pub fn is_suspended(&self) -> bool {
+        !self.is_closed() && lock(&self.inner.root.lock_file).is_none()
     }
 
     /// The primary key this session derives named cores from.
@@ -193,8 +335,26 @@ impl Corestore {
         self.session(SessionOptions::new().namespace(ns))
     }
 
+    /// A session whose namespace is the one `core` was created in (its `corestore/namespace`
+    /// user data): corestore 6 `namespace(core)`, the "bootstrap" of spec §6.4. A core
+    /// without that user data (not created by name) leaves the namespace as it is.
+    pub fn namespace_of(&self, core: &Hypercore) -> Self {
+        let ns = core
+            .user_data(USER_DATA_NAMESPACE)
+            .and_then(|ns| Namespace::try_from(ns.as_slice()).ok());
+        let mut options = SessionOptions::new();
+        if let Some(ns) = ns {
+            options = options.namespace(ns);
+        }
+        self.session(options)
+    }
+
     /// A new session sharing the store's cores, streams and locks (corestore 6 `session`).
     pub fn session(&self, options: SessionOptions) -> Self {
+        let events = Arc::new(EventTx::default());
+        if self.inner.is_root {
+            self.inner.root.registry.hub.events.add_child(&events);
+        }
         Self {
             inner: Arc::new(StoreInner {
                 root: Arc::clone(&self.inner.root),
@@ -207,6 +367,7 @@ impl Corestore {
                 parent: (!options.detach).then(|| self.clone()),
                 sessions: SessionList::default(),
                 closed: AtomicBool::new(false),
+                events,
             }),
         }
     }
@@ -275,7 +436,11 @@ impl Corestore {
                 )
             }
         };
-        let loaded = self.inner.root.load(dk, core_options, fixup).await?;
+        let loaded = self
+            .inner
+            .root
+            .load_as(dk, core_options, fixup, Some(&self.inner.events))
+            .await?;
         let writable = self.inner.writable
             && options.writable != Some(false)
             && loaded.with(|c| Ok(c.is_writable())).unwrap_or(false);
@@ -306,11 +471,7 @@ impl Corestore {
         if !options.sparse {
             handle.inner().download_everything();
         }
-        {
-            let mut sessions = lock(&self.inner.sessions);
-            sessions.retain(|s| s.strong_count() > 0);
-            sessions.push(Arc::downgrade(handle.inner()));
-        }
+        lock(&self.inner.sessions).push(handle.inner());
         if self.is_closed() {
             // The store closed while this `get` was waiting.
             handle.inner().close();
@@ -338,8 +499,8 @@ impl Corestore {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(None);
         }
-        let sessions: Vec<_> = lock(&self.inner.sessions).drain(..).collect();
-        for s in sessions.iter().filter_map(Weak::upgrade) {
+        let sessions = lock(&self.inner.sessions).take_all();
+        for s in sessions {
             s.close();
         }
         if self.inner.is_root {
@@ -422,6 +583,16 @@ impl Drop for FindingPeers {
     }
 }
 
+/// Opens `primary-key` with its exclusive lock.
+fn lock_primary_key(provider: &dyn Provider) -> Result<Arc<dyn Storage>> {
+    provider
+        .open(PRIMARY_KEY_FILE, &OpenOptions::new().lock(true))
+        .map_err(|e| match e {
+            e @ rac_storage::Error::Locked { .. } => Error::Locked(e),
+            e => Error::Storage(e),
+        })
+}
+
 /// After a fresh open: record the name and namespace of a named core (so JavaScript can
 /// re-derive its key pair), or re-derive the key pair of a core created by name that was
 /// opened by key from a store whose header lacks the secret key (corestore 6.0–6.14).
@@ -471,4 +642,71 @@ fn fixup(
         options = options.manifest(m);
     }
     Ok(Core::open(provider, prefix, options)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use rac_storage::MemoryStorage;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_core_found_missing_for_a_remote_is_not_looked_up_again() {
+        let oplog_opens = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&oplog_opens);
+        let files: Mutex<std::collections::HashMap<String, MemoryStorage>> = Mutex::default();
+        let storage = StoreStorage::function(move |name: &str| {
+            if name.ends_with("/oplog") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(lock(&files).entry(name.to_owned()).or_default().reopen())
+        });
+        let store = Corestore::new(storage, StoreOptions::new()).await.unwrap();
+        let key = store.key_of("later");
+        let dk = key.discovery_key();
+        let remote_open = || {
+            store
+                .root()
+                .load(dk, CoreOptions::new().create(false), |c, _, _| Ok(c))
+        };
+        assert!(matches!(remote_open().await, Err(Error::NotFound(_))));
+        assert_eq!(oplog_opens.load(Ordering::SeqCst), 1);
+        assert!(matches!(remote_open().await, Err(Error::NotFound(_))));
+        assert_eq!(
+            oplog_opens.load(Ordering::SeqCst),
+            1,
+            "answered from the cache"
+        );
+
+        // Creating the core forgets the entry: the next remote open finds it.
+        let core = store.get(GetOptions::name("later")).await.unwrap();
+        core.close().await;
+        let found = remote_open().await.unwrap();
+        assert_eq!(found.key, key);
+        store.root().registry.release(&found);
+    }
+
+    #[test]
+    fn the_no_core_cache_is_bounded_and_forgets_the_oldest() {
+        let mut cache = NoCoreCache::default();
+        let dk = |i: u32| {
+            let mut b = [0u8; 32];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            DiscoveryKey::from_bytes(b)
+        };
+        let n = u32::try_from(NO_CORE_ENTRIES).unwrap();
+        for i in 0..n + 10 {
+            cache.insert(dk(i));
+            if i % 3 == 0 {
+                cache.remove(&dk(i));
+                cache.insert(dk(i));
+            }
+        }
+        assert_eq!(cache.keys.len(), NO_CORE_ENTRIES);
+        assert!(!cache.contains(&dk(0)));
+        assert!(cache.contains(&dk(n + 9)));
+        assert!(cache.order.len() <= 2 * NO_CORE_ENTRIES + 1);
+    }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use anyhow::{Context as _, Result};
-use corestore::{Corestore, DiscoveryKey, GetOptions, Hypercore, Key, USER_DATA_NAME};
+use corestore::{DiscoveryKey, Hypercore, Key, StoredCore, USER_DATA_NAME};
 use serde::Serialize;
 
 use crate::cli::CoreRef;
@@ -44,6 +44,21 @@ impl CoreReport {
             fork: info.fork,
             writable: info.writable,
         })
+    }
+}
+
+impl From<StoredCore> for CoreReport {
+    fn from(c: StoredCore) -> Self {
+        Self {
+            key: c.key,
+            discovery_key: c.discovery_key,
+            name: c.name,
+            length: c.length,
+            contiguous_length: c.contiguous_length,
+            byte_length: c.byte_length,
+            fork: c.fork,
+            writable: c.writable,
+        }
     }
 }
 
@@ -104,26 +119,15 @@ pub(crate) async fn info(ctx: &Ctx, core: &CoreRef) -> Result<()> {
     ctx.emit(&report?)
 }
 
-/// `list`.
+/// `list`: reads every core's files without loading it into the store
+/// ([`Corestore::list_cores`](corestore::Corestore::list_cores)).
 pub(crate) async fn list(ctx: &Ctx) -> Result<()> {
     let store = store::open(&ctx.store).await?;
-    let report = list_cores(&store).await;
+    let report = store
+        .list_cores()
+        .await
+        .context("cannot list the cores of the store");
     store.close().await.context("cannot close the store")?;
-    ctx.emit(&ListReport { cores: report? })
-}
-
-async fn list_cores(store: &Corestore) -> Result<Vec<CoreReport>> {
-    let stored = store
-        .stored_cores()
-        .context("cannot list the cores of the store")?;
-    let mut cores = Vec::with_capacity(stored.len());
-    for dk in stored {
-        let core = store
-            .get(GetOptions::discovery_key(dk))
-            .await
-            .with_context(|| format!("cannot open the core with discovery key {dk}"))?;
-        cores.push(CoreReport::of(&core)?);
-        core.close().await;
-    }
-    Ok(cores)
+    let cores = report?.into_iter().map(CoreReport::from).collect();
+    ctx.emit(&ListReport { cores })
 }

@@ -4,6 +4,7 @@
 mod identity;
 mod remote;
 mod replicate;
+mod seed;
 mod store;
 
 use std::future::Future;
