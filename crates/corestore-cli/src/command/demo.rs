@@ -134,7 +134,7 @@ async fn demo(folder: &Path, a: &Corestore, b: &Corestore) -> Result<DemoReport>
         .await
         .context("cannot listen on 127.0.0.1")?;
     let address = listener.local_addr().context("cannot read the address")?;
-    let server = tokio::spawn(serve::accept_loop(a.clone(), listener));
+    let server = tokio::spawn(serve::accept_loop(a.clone(), listener, serve::identity(a)));
     let keys: Vec<Key> = cores.iter().map(|c| c.key).collect();
     let started = Instant::now();
     let fetched = fetch::fetch(

@@ -3,13 +3,18 @@
 //!
 //! Cores are not loaded up front: the facade serves every core a peer opens that the store
 //! has on disk, so a store with thousands of cores costs nothing until a peer asks.
+//!
+//! The server has a stable identity: its Noise static key pair is derived from the store's
+//! primary key (as a JavaScript app derives its swarm identity with
+//! `store.createKeyPair(name)`), so peers see the same public key every time the store is
+//! served. It is printed with the listening address.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use corestore::Corestore;
+use corestore::{Corestore, KeyPair, ReplicateOptions};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tracing::{Instrument as _, info, info_span, warn};
@@ -23,11 +28,23 @@ use crate::store;
 struct Listening {
     listening: SocketAddr,
     cores: usize,
+    /// The server's Noise public key (hex), the identity peers see.
+    identity: String,
+}
+
+/// Namespace and name of the serve identity's key pair.
+const IDENTITY_NAMESPACE: &str = "corestore-cli";
+const IDENTITY_NAME: &str = "serve identity";
+
+/// The stable Noise identity `serve` (and `demo`) replicate with.
+pub(crate) fn identity(store: &Corestore) -> KeyPair {
+    store.namespace(IDENTITY_NAMESPACE).key_pair(IDENTITY_NAME)
 }
 
 impl fmt::Display for Listening {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "listening on {}", self.listening)
+        writeln!(f, "listening on {}", self.listening)?;
+        writeln!(f, "identity {}", self.identity)
     }
 }
 
@@ -44,13 +61,15 @@ pub(crate) async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         .stored_cores()
         .context("cannot list the cores of the store")?
         .len();
+    let identity = identity(&store);
     ctx.emit(&Listening {
         listening: addr,
         cores,
+        identity: hex(&identity.public_key().to_bytes()),
     })?;
     info!(%addr, cores, "serving");
     tokio::select! {
-        () = accept_loop(store.clone(), listener) => {}
+        () = accept_loop(store.clone(), listener, identity) => {}
         r = interrupted() => {
             r?;
             info!("interrupted, closing the store");
@@ -59,8 +78,13 @@ pub(crate) async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     store.close().await.context("cannot close the store")
 }
 
-/// Accepts peers forever, replicating `store` with each (as the responder).
-pub(crate) async fn accept_loop(store: Corestore, listener: TcpListener) {
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Accepts peers forever, replicating `store` with each (as the responder, with the Noise key
+/// pair `identity`).
+pub(crate) async fn accept_loop(store: Corestore, listener: TcpListener, identity: KeyPair) {
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -72,7 +96,11 @@ pub(crate) async fn accept_loop(store: Corestore, listener: TcpListener) {
             }
         };
         info!(%peer, "peer connected");
-        let handle = match store.replicate_tcp(socket, false) {
+        if let Err(e) = socket.set_nodelay(true) {
+            warn!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
+        let options = ReplicateOptions::new(false).key_pair(identity.clone());
+        let handle = match store.replicate_with(socket, options) {
             Ok(h) => h,
             Err(e) => {
                 warn!(%peer, error = %e, "cannot replicate with the peer");

@@ -15,6 +15,8 @@ const STARTUP: Duration = Duration::from_secs(60);
 struct Server {
     child: Child,
     addr: String,
+    /// The Noise public key `serve` prints (hex).
+    identity: String,
 }
 
 impl Server {
@@ -28,6 +30,7 @@ impl Server {
         let mut server = Self {
             child,
             addr: String::new(),
+            identity: String::new(),
         };
         let stdout = server.child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -51,6 +54,15 @@ impl Server {
             !server.addr.ends_with(":0"),
             "the real port is printed: {line}"
         );
+        let line = rx
+            .recv_timeout(STARTUP)
+            .expect("serve prints its identity in time")
+            .expect("read serve's stdout");
+        server.identity = line
+            .strip_prefix("identity ")
+            .unwrap_or_else(|| panic!("unexpected second line from serve: {line:?}"))
+            .to_owned();
+        assert_eq!(server.identity.len(), 64, "{line}");
         server
     }
 }
@@ -189,4 +201,45 @@ fn fetch_of_a_core_the_peer_lacks_fails_at_the_timeout() {
     assert!(stderr.contains("download incomplete"), "{stderr}");
     assert!(stderr.contains(SPEC_TEST_KEY), "{stderr}");
     drop(server);
+}
+
+#[test]
+fn serve_has_a_stable_identity_per_store() {
+    let a = Env::init();
+    let first = Server::start(&a);
+    let identity = first.identity.clone();
+    drop(first);
+    // The same store served again: the same identity; another store: another one.
+    let again = Server::start(&a);
+    assert_eq!(again.identity, identity);
+    drop(again);
+    let b = Env::init();
+    let other = Server::start(&b);
+    assert_ne!(other.identity, identity);
+    let b_identity = other.identity.clone();
+    drop(other);
+    // `--json` carries it too.
+    let child = b
+        .cmd(&["--json", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn corestore serve --json");
+    let mut server = Server {
+        child,
+        addr: String::new(),
+        identity: String::new(),
+    };
+    let stdout = server.child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(STARTUP)
+        .expect("serve --json prints in time");
+    let json: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON object");
+    assert_eq!(str_field(&json, "identity"), b_identity);
 }
