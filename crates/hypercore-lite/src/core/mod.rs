@@ -19,7 +19,8 @@ use crate::blocks::Blocks;
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::oplog::Oplog;
-use crate::tree::{MerkleTree, NodeSource, block_range};
+use crate::tree::flat::NodeIndex;
+use crate::tree::{MerkleTree, NodeSource, byte_offset};
 
 pub use replicate::{Applied, VerifiedBatch};
 
@@ -38,6 +39,41 @@ pub enum Durability {
     /// Every mutation syncs its data and its oplog entry before returning, and flushes are
     /// ordered with sync barriers: acknowledged means durable, also against power loss.
     Synced,
+}
+
+/// When [`Core::get`] (and every other read of a block) hashes the block's bytes to check them
+/// against its Merkle leaf.
+///
+/// The leaves (in the tree file, or the oplog) are themselves covered by the signed root: open
+/// checks the signature over the roots, and every node on the way down to a leaf is checked
+/// against its parent when it is read. The data file is what this option is about.
+///
+/// Trust model of [`ReadCheck::Once`]: a block's bytes are trusted for the rest of this open
+/// once this open has seen them match the leaf, which happens when it
+///
+/// * appended the block (it hashed the very bytes it wrote),
+/// * stored the block from a verified proof ([`Core::apply`]: hashed on arrival), or
+/// * read the block and the bytes matched.
+///
+/// So bad bytes on disk are caught (as [`Error::Corrupt`]) on the first read of each block in
+/// each open; a change to the data file made *behind this open's back* after that (another
+/// process writing the file, a disk that flips bits under a live process) is not, until the
+/// next open. Blocks dropped by a truncation, reorg or [`Core::clear`] lose their mark and are
+/// checked again once stored anew. The marks live in memory only: one bit per checked block
+/// (allocated in pages of 4096 blocks), none for a core that is never read.
+///
+/// [`ReadCheck::Always`] hashes on every read, as this crate did before the marks existed, for
+/// callers that want a change behind their back caught too. (JavaScript hypercore checks
+/// nothing on read.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadCheck {
+    /// Hash a block on its first read in this open unless this open already saw its bytes
+    /// match (see the type docs).
+    #[default]
+    Once,
+    /// Hash every block on every read.
+    Always,
 }
 
 /// How to open or create a core. `CoreOptions::default()` creates a new writable core with a
@@ -59,6 +95,8 @@ pub struct CoreOptions {
     pub compat: Option<bool>,
     /// Durability of acknowledged mutations.
     pub durability: Durability,
+    /// When reads hash blocks to check them (see [`ReadCheck`]).
+    pub read_check: ReadCheck,
 }
 
 impl Default for CoreOptions {
@@ -70,6 +108,7 @@ impl Default for CoreOptions {
             manifest: None,
             compat: None,
             durability: Durability::default(),
+            read_check: ReadCheck::default(),
         }
     }
 }
@@ -120,6 +159,13 @@ impl CoreOptions {
     #[must_use]
     pub const fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Sets [`CoreOptions::read_check`].
+    #[must_use]
+    pub const fn read_check(mut self, read_check: ReadCheck) -> Self {
+        self.read_check = read_check;
         self
     }
 }
@@ -198,6 +244,7 @@ pub struct Core {
     pub(crate) auto_flush: u32,
     pub(crate) manifest_flushed: bool,
     pub(crate) durability: Durability,
+    pub(crate) read_check: ReadCheck,
     pub(crate) poisoned: bool,
     /// Blocks kept by each truncation or reorg since open (a snapshot taken before event `i`
     /// keeps `min(truncations[i..])` blocks).
@@ -340,8 +387,9 @@ impl Core {
         index < self.tree.state.length && self.bitfield.get(index)
     }
 
-    /// Reads block `index`. The bytes are checked against the block's leaf hash, so a damaged
-    /// data file gives [`Error::Corrupt`], never wrong data.
+    /// Reads block `index`. Bytes this open has not yet seen match the block's leaf hash are
+    /// checked against it (every read is, with [`ReadCheck::Always`]), so a damaged data file
+    /// gives [`Error::Corrupt`], never wrong data; see [`ReadCheck`] for the trust model.
     ///
     /// # Errors
     ///
@@ -363,19 +411,23 @@ impl Core {
         Ok(value)
     }
 
-    /// Reads and checks a block known to be in the tree.
+    /// Reads a block known to be in the tree, checking it against its leaf unless this open
+    /// already saw its bytes match (see [`ReadCheck`]).
     pub(crate) fn read_block(&self, index: u64) -> Result<Vec<u8>> {
-        let (offset, size) = block_range(&self.tree, &self.tree.state, index)?;
-        let value = self.blocks.read(offset, size)?;
-        let leaf = self
-            .tree
-            .require(crate::tree::flat::NodeIndex::leaf(index))?;
-        if corestore_keys::hash::leaf(&value) != leaf.hash {
-            return Err(Error::corrupt(
-                "data",
-                offset,
-                "block does not match its hash",
-            ));
+        let leaf_index = NodeIndex::leaf(index);
+        let leaf = self.tree.require(leaf_index)?;
+        let offset = byte_offset(&self.tree, &self.tree.state, leaf_index)?;
+        let value = self.blocks.read(offset, leaf.size)?;
+        let check = self.read_check == ReadCheck::Always || !self.bitfield.is_checked(index);
+        if check {
+            if corestore_keys::hash::leaf(&value) != leaf.hash {
+                return Err(Error::corrupt(
+                    "data",
+                    offset,
+                    "block does not match its hash",
+                ));
+            }
+            self.bitfield.mark_checked(index, 1);
         }
         Ok(value)
     }
@@ -401,8 +453,7 @@ impl Core {
     ///
     /// [`Error::Storage`].
     pub fn missing_nodes(&self, index: u64) -> Result<u64> {
-        self.tree
-            .missing_nodes(crate::tree::flat::NodeIndex::leaf(index))
+        self.tree.missing_nodes(NodeIndex::leaf(index))
     }
 
     /// The same count for any tree node (the `nodes` field of a
@@ -411,7 +462,7 @@ impl Core {
     /// # Errors
     ///
     /// [`Error::Storage`].
-    pub fn missing_nodes_of(&self, node: crate::tree::flat::NodeIndex) -> Result<u64> {
+    pub fn missing_nodes_of(&self, node: NodeIndex) -> Result<u64> {
         self.tree.missing_nodes(node)
     }
 

@@ -122,6 +122,7 @@ impl Core {
             auto_flush: 1,
             manifest_flushed,
             durability: options.durability,
+            read_check: options.read_check,
             poisoned: false,
             truncations: Vec::new(),
         };
