@@ -235,6 +235,8 @@ impl MerkleTree {
         } else {
             tree.state.roots.clear();
         }
+        // The roots are held in the state; an opened core that is never read keeps no window.
+        tree.store.release_windows();
         Ok((tree, rooted))
     }
 
