@@ -51,8 +51,8 @@ fn large_batches_match_single_appends() {
             ]
         })
         .collect();
-    let big: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 64 << 10]).collect();
-    let small: Vec<Vec<u8>> = (0..300u64).map(|i| vec![i as u8; 1024]).collect();
+    let big: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 64 << 10]).collect();
+    let small: Vec<Vec<u8>> = (0..600u64).map(|i| vec![i as u8; 1024]).collect();
     for batch in [mixed, big, small] {
         let storage = CoreStorage::memory();
         let options = CoreOptions::new()
