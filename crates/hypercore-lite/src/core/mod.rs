@@ -8,7 +8,7 @@ mod replicate;
 mod write;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use corestore_keys::{DiscoveryKey, Hash, Key, KeyPair, Manifest, TreeHead, Verifier};
 use rac_storage::{MemoryStorage, OpenOptions, Provider, Storage};
@@ -44,9 +44,11 @@ pub enum Durability {
 /// When [`Core::get`] (and every other read of a block) hashes the block's bytes to check them
 /// against its Merkle leaf.
 ///
-/// The leaves (in the tree file, or the oplog) are themselves covered by the signed root: open
-/// checks the signature over the roots, and every node on the way down to a leaf is checked
-/// against its parent when it is read. The data file is what this option is about.
+/// The leaf comes from the tree file (or from the oplog entries replayed at open). Open checks
+/// the roots against the signed tree hash, but leaves and inner nodes read later are not hashed
+/// up to the roots again: the check catches damaged data bytes (and damaged leaves, as a
+/// mismatch), not a deliberate rewrite of both the tree and the data file. The data file is
+/// what this option is about.
 ///
 /// Trust model of [`ReadCheck::Once`]: a block's bytes are trusted for the rest of this open
 /// once this open has seen them match the leaf, which happens when it
@@ -249,6 +251,19 @@ pub struct Core {
     /// Blocks kept by each truncation or reorg since open (a snapshot taken before event `i`
     /// keeps `min(truncations[i..])` blocks).
     pub(crate) truncations: Vec<u64>,
+    /// Where the last block hashed on read ended, so that a hashed read of the next block skips
+    /// the walk down the tree for its byte offset (sequential first reads).
+    pub(crate) last_read: Mutex<Option<LastRead>>,
+}
+
+/// The end of the last block read: block `index` ended at byte `end` of the data file, as long
+/// as no truncation or reorg happened since (`epoch` is the length of [`Core::truncations`]
+/// then; only those move the bytes of blocks below the length).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LastRead {
+    epoch: usize,
+    index: u64,
+    end: u64,
 }
 
 impl fmt::Debug for Core {
@@ -416,9 +431,16 @@ impl Core {
     pub(crate) fn read_block(&self, index: u64) -> Result<Vec<u8>> {
         let leaf_index = NodeIndex::leaf(index);
         let leaf = self.tree.require(leaf_index)?;
-        let offset = byte_offset(&self.tree, &self.tree.state, leaf_index)?;
-        let value = self.blocks.read(offset, leaf.size)?;
         let check = self.read_check == ReadCheck::Always || !self.bitfield.is_checked(index);
+        let epoch = self.truncations.len();
+        // The end of the previous block places this one without walking the tree, but only
+        // for a read that is hashed: then a wrong offset cannot return wrong bytes.
+        let last = if check { *lock(&self.last_read) } else { None };
+        let offset = match last {
+            Some(l) if l.epoch == epoch && l.index.checked_add(1) == Some(index) => l.end,
+            _ => byte_offset(&self.tree, &self.tree.state, leaf_index)?,
+        };
+        let value = self.blocks.read(offset, leaf.size)?;
         if check {
             if corestore_keys::hash::leaf(&value) != leaf.hash {
                 return Err(Error::corrupt(
@@ -428,6 +450,13 @@ impl Core {
                 ));
             }
             self.bitfield.mark_checked(index, 1);
+            // The hash covers the length: offset and size are known good, so they may place
+            // the next block.
+            *lock(&self.last_read) = Some(LastRead {
+                epoch,
+                index,
+                end: offset.saturating_add(leaf.size),
+            });
         }
         Ok(value)
     }
@@ -474,4 +503,10 @@ impl Core {
             Ok(())
         }
     }
+}
+
+/// Locks `m`; the values behind the core's mutexes are plain data that a panic cannot leave
+/// half-updated.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

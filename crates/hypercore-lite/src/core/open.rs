@@ -125,6 +125,7 @@ impl Core {
             read_check: options.read_check,
             poisoned: false,
             truncations: Vec::new(),
+            last_read: std::sync::Mutex::new(None),
         };
         let replayed = entries.len();
         let mut added = Vec::new();
