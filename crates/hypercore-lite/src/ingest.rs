@@ -1,13 +1,13 @@
 //! Appending a batch: the leaf hashes of its blocks are computed while its bytes are written,
 //! on two threads when the batch is large enough to repay the thread.
 //!
-//! The two jobs are independent (the data write needs no hash, the hashes need no write), and
-//! on files they cost about the same: BLAKE2b runs at about the speed at which the kernel copies
-//! a buffered write into the page cache. So a second thread (a scoped one, spawned per large
-//! batch and joined before the call returns) writes while the calling thread hashes; whichever
-//! finishes first takes the remaining hashing work, chunk by chunk. Nothing is ordered
-//! differently for the caller: the data is written, and synced if asked, before the call
-//! returns, and the oplog entry that acknowledges the batch is written only after that.
+//! The two jobs are independent (the data write needs no hash, the hashes need no write). A
+//! second thread (a scoped one, spawned per large batch and joined before the call returns)
+//! writes while the calling thread hashes, then joins the hashing, chunk by chunk. On files the
+//! write (the kernel's copy into the page cache) is the cheaper job, so a large batch is hashed
+//! on both cores for most of its time. Nothing is ordered differently for the caller: the data is
+//! written, and synced if asked, before the call returns, and the oplog entry that acknowledges
+//! the batch is written only after that.
 
 use std::sync::{Mutex, PoisonError};
 
