@@ -72,8 +72,8 @@ impl Window {
 struct NodeCache {
     hot: HashMap<u64, Option<Node>, IndexHash>,
     cold: HashMap<u64, Option<Node>, IndexHash>,
-    /// Most recently used first.
-    windows: [Option<Window>; WINDOWS],
+    /// At most [`WINDOWS`], most recently used first (no allocation until the first).
+    windows: Vec<Window>,
     /// The length of the tree file as this store last wrote, truncated or measured it.
     file_len: u64,
 }
@@ -112,11 +112,7 @@ impl NodeCache {
 
     /// Drops the windows holding any record in `[from, to)`.
     fn drop_windows(&mut self, from: u64, to: u64) {
-        for slot in &mut self.windows {
-            if slot.as_ref().is_some_and(|w| w.overlaps(from, to)) {
-                *slot = None;
-            }
-        }
+        self.windows.retain(|w| !w.overlaps(from, to));
     }
 
     /// The node at `index` from a window, moving that window to the front.
@@ -125,15 +121,15 @@ impl NodeCache {
             .windows
             .iter()
             .enumerate()
-            .find_map(|(at, w)| Some((at, w.as_ref()?.node(index)?)))?;
+            .find_map(|(at, w)| Some((at, w.node(index)?)))?;
         self.windows[..=at].rotate_right(1);
         Some(node)
     }
 
     /// Adds a window in front, dropping the least recently used one.
     fn push_window(&mut self, window: Window) {
-        self.windows.rotate_right(1);
-        self.windows[0] = Some(window);
+        self.windows.truncate(WINDOWS - 1);
+        self.windows.insert(0, window);
     }
 
     #[cfg(test)]
@@ -301,7 +297,7 @@ impl TreeStore {
 
     /// Drops the windows (what a core that is opened but not read needs not keep).
     pub(crate) fn release_windows(&self) {
-        self.cache().windows = Default::default();
+        self.cache().windows = Vec::new();
     }
 
     /// Cuts the file to hold nodes below `nodes` only.
@@ -462,7 +458,7 @@ mod tests {
         let reader = fresh();
         assert_eq!(reader.read(NodeIndex(70)).unwrap(), Some(n(70, 1)));
         assert_eq!(reader.cache().len(), 0);
-        assert!(reader.cache().windows[0].is_some());
+        assert_eq!(reader.cache().windows.len(), 1);
         agree(&reader, 120);
         // Writes into a window that was read.
         reader
@@ -484,6 +480,10 @@ mod tests {
         reader.truncate(200).unwrap();
         assert_eq!(reader.read(NodeIndex(110)).unwrap(), None);
         agree(&reader, 210);
+        for i in 0..210 {
+            reader.read(NodeIndex(i)).unwrap();
+        }
+        assert!(reader.cache().windows.len() <= WINDOWS);
         // The file shrank behind the store's back: the window read falls back to one record.
         let before = fresh();
         storage.truncate(20 * TREE_NODE_SIZE).unwrap();
