@@ -3,12 +3,17 @@
 //!
 //! Only pages with a set bit (or pages that were written and then cleared) are held in memory;
 //! a page that is absent reads as all zeros.
+//!
+//! Next to the stored bits lives the in-memory set of blocks this open has checked against
+//! their leaves ([`CheckedBlocks`]); clearing a stored bit clears its checked bit, so a block
+//! dropped by a truncation, reorg or clear is checked again once it is stored anew.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rac_storage::Storage;
 
+use crate::checked::CheckedBlocks;
 use crate::error::Result;
 use crate::oplog::format::{BITFIELD_PAGE_SIZE, BITS_PER_PAGE};
 
@@ -20,6 +25,8 @@ pub(crate) struct Bitfield {
     storage: Arc<dyn Storage>,
     pages: BTreeMap<u64, Page>,
     dirty: BTreeSet<u64>,
+    /// Stored blocks this open has checked (never written to the file).
+    checked: CheckedBlocks,
 }
 
 impl Bitfield {
@@ -45,6 +52,7 @@ impl Bitfield {
             storage,
             pages,
             dirty: BTreeSet::new(),
+            checked: CheckedBlocks::default(),
         })
     }
 
@@ -64,6 +72,9 @@ impl Bitfield {
         let end = start.saturating_add(length);
         if start >= end {
             return;
+        }
+        if !value {
+            self.checked.remove_range(start, length);
         }
         let first_page = start / BITS_PER_PAGE;
         let last_page = (end - 1) / BITS_PER_PAGE;
@@ -86,6 +97,17 @@ impl Bitfield {
             fill(bits, from, to, value);
             self.dirty.insert(page);
         }
+    }
+
+    /// Whether block `index` was checked against its leaf by this open (implies stored).
+    pub(crate) fn is_checked(&self, index: u64) -> bool {
+        self.checked.contains(index)
+    }
+
+    /// Records that the stored blocks `[start, start + length)` match their leaves: this open
+    /// wrote them, verified them on arrival or read and hashed them.
+    pub(crate) fn mark_checked(&self, start: u64, length: u64) {
+        self.checked.insert_range(start, length);
     }
 
     /// The first block at or after `from` that is not stored.
@@ -242,6 +264,18 @@ mod tests {
         // Clearing where no page exists allocates nothing.
         b.set_range(10_000_000, 1 << 40, false);
         assert_eq!(b.pages.len(), 2);
+    }
+
+    /// Unstoring a block unchecks it; storing it again does not check it.
+    #[test]
+    fn clearing_stored_bits_clears_checked_bits() {
+        let mut b = empty();
+        b.set_range(0, 10, true);
+        b.mark_checked(0, 10);
+        b.set_range(3, 4, false);
+        assert!((0..10).all(|i| b.is_checked(i) != (3..7).contains(&i)));
+        b.set_range(0, 10, true);
+        assert!(!b.is_checked(3) && b.is_checked(2));
     }
 
     #[test]

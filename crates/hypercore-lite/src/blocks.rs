@@ -10,6 +10,13 @@ use crate::error::{Error, Result};
 /// Blocks of at most this many bytes are read without checking the file's length first.
 const UNCHECKED_READ: u64 = 1 << 20;
 
+/// In [`Blocks::write_all`], blocks of at least this size are written as they are; smaller ones
+/// are gathered into one buffer (one system call for many small blocks, no copy of big ones).
+const DIRECT_WRITE: usize = 16 << 10;
+
+/// Most bytes [`Blocks::write_all`] gathers before writing them.
+const GATHER_MAX: usize = 1 << 20;
+
 /// The data file.
 #[derive(Debug)]
 pub(crate) struct Blocks {
@@ -55,6 +62,40 @@ impl Blocks {
         Ok(self.storage.write(offset, data)?)
     }
 
+    /// Writes `blocks` back to back from `offset`: big blocks with one call each, runs of small
+    /// ones gathered into one call (see [`DIRECT_WRITE`]). The writes go in ascending order.
+    pub(crate) fn write_all(&self, offset: u64, blocks: &[&[u8]]) -> Result<()> {
+        if let [one] = blocks {
+            return self.write(offset, one);
+        }
+        let mut pos = offset;
+        let mut gathered: Vec<u8> = Vec::new();
+        let mut gathered_at = offset;
+        for block in blocks {
+            if block.len() >= DIRECT_WRITE {
+                if !gathered.is_empty() {
+                    self.write(gathered_at, &gathered)?;
+                    gathered.clear();
+                }
+                self.write(pos, block)?;
+            } else {
+                if gathered.is_empty() {
+                    gathered_at = pos;
+                }
+                gathered.extend_from_slice(block);
+                if gathered.len() >= GATHER_MAX {
+                    self.write(gathered_at, &gathered)?;
+                    gathered.clear();
+                }
+            }
+            pos += block.len() as u64;
+        }
+        if !gathered.is_empty() {
+            self.write(gathered_at, &gathered)?;
+        }
+        Ok(())
+    }
+
     /// Zeroes (or cuts, at the end) `len` bytes at `offset` (JavaScript `del`).
     pub(crate) fn clear(&self, offset: u64, len: u64) -> Result<()> {
         Ok(self.storage.del(offset, len)?)
@@ -68,5 +109,50 @@ impl Blocks {
     /// Releases the file.
     pub(crate) fn close(&self) -> Result<()> {
         Ok(self.storage.close()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rac_storage::MemoryStorage;
+
+    /// Mixed big and small blocks land back to back, whatever the gathering does.
+    #[test]
+    fn write_all_puts_blocks_back_to_back() {
+        let storage = Arc::new(MemoryStorage::new());
+        let blocks = Blocks::new(storage.clone());
+        let sizes = [
+            0,
+            3,
+            DIRECT_WRITE,
+            1,
+            0,
+            DIRECT_WRITE - 1,
+            2 * DIRECT_WRITE,
+            5,
+        ];
+        let data: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| vec![i as u8 + 1; n])
+            .collect();
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        blocks.write_all(7, &refs).unwrap();
+        let mut want = vec![0u8; 7];
+        want.extend(data.concat());
+        assert_eq!(crate::tests_support::read_all(&*storage), want);
+        // Enough small blocks to fill the gathering buffer more than once.
+        let small: Vec<Vec<u8>> = (0..3 * GATHER_MAX / 1000)
+            .map(|i| vec![(i % 251) as u8; 1000])
+            .collect();
+        let refs: Vec<&[u8]> = small.iter().map(Vec::as_slice).collect();
+        blocks.write_all(0, &refs).unwrap();
+        assert_eq!(
+            storage
+                .read_to_vec(0, 3 * GATHER_MAX as u64 / 1000 * 1000)
+                .unwrap(),
+            small.concat()
+        );
     }
 }

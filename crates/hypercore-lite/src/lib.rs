@@ -59,9 +59,14 @@
 //! header (big header first), then the oplog header slot, and only then drop the oplog
 //! entries; truncations, reorgs and clears write their oplog entry before cutting the tree or
 //! zeroing data. On open a torn oplog tail is dropped by its CRC and blocks whose oplog entry
-//! survived but whose bytes did not are unmarked. Reads check every block against its Merkle
-//! leaf, so a damaged data file gives [`Error::Corrupt`], never wrong data. A storage error
-//! during a mutation *poisons* the core ([`Error::Poisoned`]) until reopened.
+//! survived but whose bytes did not are unmarked. Every open checks each block against its
+//! Merkle leaf before it first returns it (or on every read, with [`ReadCheck::Always`]), so a
+//! data file damaged at rest gives [`Error::Corrupt`], never wrong data (see [`ReadCheck`] for
+//! the exact trust model). A storage error during a mutation *poisons* the core
+//! ([`Error::Poisoned`]) until reopened.
+//!
+//! A large batch ([`Core::append_batch`]) is hashed on the calling thread while a second,
+//! scoped thread writes its bytes; the call returns after both, so the order above holds.
 //!
 //! * [`Durability::Buffered`] (the default, as JavaScript hypercore, which never syncs): no
 //!   mutation or flush syncs; only [`Core::sync`] and [`Core::close`] do. Writes land in the
@@ -71,8 +76,8 @@
 //!   power loss it is safe only for the state as of the last completed [`Core::sync`] or
 //!   [`Core::close`]: the disk may persist later writes in any order, so a power loss during
 //!   unsynced work may leave a core that fails to open with [`Error::Corrupt`] or that
-//!   recovers an older state — never wrong data, since every read is checked against its
-//!   Merkle leaf.
+//!   recovers an older state — never wrong data, since the next open checks every block
+//!   against its Merkle leaf before returning it.
 //! * [`Durability::Synced`]: every mutation syncs its data, then its oplog entry, before it
 //!   returns, and flushes put sync barriers between their steps (data, bitfield and tree
 //!   before the header, the header slot before the entries are dropped): power-loss safe at
@@ -89,15 +94,17 @@
 
 mod bitfield;
 mod blocks;
+mod checked;
 mod core;
 mod error;
 mod header;
+mod ingest;
 mod oplog;
 mod snapshot;
 pub mod tree;
 
 pub use crate::core::{
-    AppendOutcome, Applied, Core, CoreOptions, CoreStorage, Durability, VerifiedBatch,
+    AppendOutcome, Applied, Core, CoreOptions, CoreStorage, Durability, ReadCheck, VerifiedBatch,
 };
 pub use crate::error::{Error, Result, VerifyError};
 pub use crate::snapshot::Snapshot;

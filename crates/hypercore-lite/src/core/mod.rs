@@ -8,7 +8,7 @@ mod replicate;
 mod write;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use corestore_keys::{DiscoveryKey, Hash, Key, KeyPair, Manifest, TreeHead, Verifier};
 use rac_storage::{MemoryStorage, OpenOptions, Provider, Storage};
@@ -19,7 +19,8 @@ use crate::blocks::Blocks;
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::oplog::Oplog;
-use crate::tree::{MerkleTree, NodeSource, block_range};
+use crate::tree::flat::NodeIndex;
+use crate::tree::{MerkleTree, NodeSource, byte_offset};
 
 pub use replicate::{Applied, VerifiedBatch};
 
@@ -38,6 +39,43 @@ pub enum Durability {
     /// Every mutation syncs its data and its oplog entry before returning, and flushes are
     /// ordered with sync barriers: acknowledged means durable, also against power loss.
     Synced,
+}
+
+/// When [`Core::get`] (and every other read of a block) hashes the block's bytes to check them
+/// against its Merkle leaf.
+///
+/// The leaf comes from the tree file (or from the oplog entries replayed at open). Open checks
+/// the roots against the signed tree hash, but leaves and inner nodes read later are not hashed
+/// up to the roots again: the check catches damaged data bytes (and damaged leaves, as a
+/// mismatch), not a deliberate rewrite of both the tree and the data file. The data file is
+/// what this option is about.
+///
+/// Trust model of [`ReadCheck::Once`]: a block's bytes are trusted for the rest of this open
+/// once this open has seen them match the leaf, which happens when it
+///
+/// * appended the block (it hashed the very bytes it wrote),
+/// * stored the block from a verified proof ([`Core::apply`]: hashed on arrival), or
+/// * read the block and the bytes matched.
+///
+/// So bad bytes on disk are caught (as [`Error::Corrupt`]) on the first read of each block in
+/// each open; a change to the data file made *behind this open's back* after that (another
+/// process writing the file, a disk that flips bits under a live process) is not, until the
+/// next open. Blocks dropped by a truncation, reorg or [`Core::clear`] lose their mark and are
+/// checked again once stored anew. The marks live in memory only: one bit per checked block
+/// (allocated in pages of 4096 blocks), none for a core that is never read.
+///
+/// [`ReadCheck::Always`] hashes on every read, as this crate did before the marks existed, for
+/// callers that want a change behind their back caught too. (JavaScript hypercore checks
+/// nothing on read.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadCheck {
+    /// Hash a block on its first read in this open unless this open already saw its bytes
+    /// match (see the type docs).
+    #[default]
+    Once,
+    /// Hash every block on every read.
+    Always,
 }
 
 /// How to open or create a core. `CoreOptions::default()` creates a new writable core with a
@@ -59,6 +97,8 @@ pub struct CoreOptions {
     pub compat: Option<bool>,
     /// Durability of acknowledged mutations.
     pub durability: Durability,
+    /// When reads hash blocks to check them (see [`ReadCheck`]).
+    pub read_check: ReadCheck,
 }
 
 impl Default for CoreOptions {
@@ -70,6 +110,7 @@ impl Default for CoreOptions {
             manifest: None,
             compat: None,
             durability: Durability::default(),
+            read_check: ReadCheck::default(),
         }
     }
 }
@@ -120,6 +161,13 @@ impl CoreOptions {
     #[must_use]
     pub const fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Sets [`CoreOptions::read_check`].
+    #[must_use]
+    pub const fn read_check(mut self, read_check: ReadCheck) -> Self {
+        self.read_check = read_check;
         self
     }
 }
@@ -198,10 +246,24 @@ pub struct Core {
     pub(crate) auto_flush: u32,
     pub(crate) manifest_flushed: bool,
     pub(crate) durability: Durability,
+    pub(crate) read_check: ReadCheck,
     pub(crate) poisoned: bool,
     /// Blocks kept by each truncation or reorg since open (a snapshot taken before event `i`
     /// keeps `min(truncations[i..])` blocks).
     pub(crate) truncations: Vec<u64>,
+    /// Where the last block hashed on read ended, so that a hashed read of the next block skips
+    /// the walk down the tree for its byte offset (sequential first reads).
+    pub(crate) last_read: Mutex<Option<LastRead>>,
+}
+
+/// The end of the last block read: block `index` ended at byte `end` of the data file, as long
+/// as no truncation or reorg happened since (`epoch` is the length of [`Core::truncations`]
+/// then; only those move the bytes of blocks below the length).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LastRead {
+    epoch: usize,
+    index: u64,
+    end: u64,
 }
 
 impl fmt::Debug for Core {
@@ -340,8 +402,9 @@ impl Core {
         index < self.tree.state.length && self.bitfield.get(index)
     }
 
-    /// Reads block `index`. The bytes are checked against the block's leaf hash, so a damaged
-    /// data file gives [`Error::Corrupt`], never wrong data.
+    /// Reads block `index`. Bytes this open has not yet seen match the block's leaf hash are
+    /// checked against it (every read is, with [`ReadCheck::Always`]), so a damaged data file
+    /// gives [`Error::Corrupt`], never wrong data; see [`ReadCheck`] for the trust model.
     ///
     /// # Errors
     ///
@@ -363,19 +426,37 @@ impl Core {
         Ok(value)
     }
 
-    /// Reads and checks a block known to be in the tree.
+    /// Reads a block known to be in the tree, checking it against its leaf unless this open
+    /// already saw its bytes match (see [`ReadCheck`]).
     pub(crate) fn read_block(&self, index: u64) -> Result<Vec<u8>> {
-        let (offset, size) = block_range(&self.tree, &self.tree.state, index)?;
-        let value = self.blocks.read(offset, size)?;
-        let leaf = self
-            .tree
-            .require(crate::tree::flat::NodeIndex::leaf(index))?;
-        if corestore_keys::hash::leaf(&value) != leaf.hash {
-            return Err(Error::corrupt(
-                "data",
-                offset,
-                "block does not match its hash",
-            ));
+        let leaf_index = NodeIndex::leaf(index);
+        let leaf = self.tree.require(leaf_index)?;
+        let check = self.read_check == ReadCheck::Always || !self.bitfield.is_checked(index);
+        let epoch = self.truncations.len();
+        // The end of the previous block places this one without walking the tree, but only
+        // for a read that is hashed: then a wrong offset cannot return wrong bytes.
+        let last = if check { *lock(&self.last_read) } else { None };
+        let offset = match last {
+            Some(l) if l.epoch == epoch && l.index.checked_add(1) == Some(index) => l.end,
+            _ => byte_offset(&self.tree, &self.tree.state, leaf_index)?,
+        };
+        let value = self.blocks.read(offset, leaf.size)?;
+        if check {
+            if corestore_keys::hash::leaf(&value) != leaf.hash {
+                return Err(Error::corrupt(
+                    "data",
+                    offset,
+                    "block does not match its hash",
+                ));
+            }
+            self.bitfield.mark_checked(index, 1);
+            // The hash covers the length: offset and size are known good, so they may place
+            // the next block.
+            *lock(&self.last_read) = Some(LastRead {
+                epoch,
+                index,
+                end: offset.saturating_add(leaf.size),
+            });
         }
         Ok(value)
     }
@@ -401,8 +482,7 @@ impl Core {
     ///
     /// [`Error::Storage`].
     pub fn missing_nodes(&self, index: u64) -> Result<u64> {
-        self.tree
-            .missing_nodes(crate::tree::flat::NodeIndex::leaf(index))
+        self.tree.missing_nodes(NodeIndex::leaf(index))
     }
 
     /// The same count for any tree node (the `nodes` field of a
@@ -411,7 +491,7 @@ impl Core {
     /// # Errors
     ///
     /// [`Error::Storage`].
-    pub fn missing_nodes_of(&self, node: crate::tree::flat::NodeIndex) -> Result<u64> {
+    pub fn missing_nodes_of(&self, node: NodeIndex) -> Result<u64> {
         self.tree.missing_nodes(node)
     }
 
@@ -423,4 +503,10 @@ impl Core {
             Ok(())
         }
     }
+}
+
+/// Locks `m`; the values behind the core's mutexes are plain data that a panic cannot leave
+/// half-updated.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

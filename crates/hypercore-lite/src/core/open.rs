@@ -122,8 +122,10 @@ impl Core {
             auto_flush: 1,
             manifest_flushed,
             durability: options.durability,
+            read_check: options.read_check,
             poisoned: false,
             truncations: Vec::new(),
+            last_read: std::sync::Mutex::new(None),
         };
         let replayed = entries.len();
         let mut added = Vec::new();

@@ -315,6 +315,8 @@ impl Core {
         )?;
         if let Some(u) = update {
             self.bitfield.set_range(u.start, 1, true);
+            // `verify` hashed the block into the proof's root: its bytes are checked.
+            self.bitfield.mark_checked(u.start, 1);
             update_contig(&mut self.header.hints, u, &self.bitfield);
         }
         self.tree.commit(tree_batch);
@@ -394,6 +396,7 @@ impl Core {
         };
         self.write_data_then_log(Some((offset, value)), entry)?;
         self.bitfield.set_range(index, 1, true);
+        self.bitfield.mark_checked(index, 1);
         update_contig(&mut self.header.hints, update, &self.bitfield);
         self.maybe_flush()
     }

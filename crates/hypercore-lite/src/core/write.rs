@@ -18,6 +18,7 @@ use super::open::{FLUSH_RESET, add_reorg_hint, update_contig};
 use super::{AppendOutcome, Core, Durability};
 use crate::error::{Error, Result};
 use crate::header::encode_external;
+use crate::ingest::hash_while_writing;
 use crate::oplog::entry::{BitfieldUpdate, Entry, TreeUpgrade, UserDataEntry};
 use crate::oplog::format::{BIG_HEADER_ALIGN, MAX_HEADER_PAYLOAD, MAX_OPLOG_ENTRIES_SIZE};
 use crate::tree::flat::{Cursor, NodeIndex};
@@ -51,18 +52,38 @@ impl Core {
                 byte_length: old.1,
             });
         }
-        let mut batch = self.tree.batch();
-        for b in blocks {
-            batch
-                .append(b.as_ref())
-                .map_err(|_| Error::InvalidArgument("byte length overflows"))?;
-        }
+        let blocks: Vec<&[u8]> = blocks.iter().map(AsRef::as_ref).collect();
+        // Check what can be refused before anything is written.
+        let added = blocks
+            .iter()
+            .try_fold(0u64, |sum, b| sum.checked_add(b.len() as u64))
+            .filter(|&n| old.1.checked_add(n).is_some())
+            .ok_or(Error::InvalidArgument("byte length overflows"))?;
         if let Some(p) = self.prologue()
-            && batch.state.length < p.length
+            && old.0.saturating_add(blocks.len() as u64) < p.length
         {
             return Err(Error::InvalidArgument(
                 "append is not consistent with the prologue",
             ));
+        }
+        // The data goes to the data file while the leaves are hashed (in parallel for large
+        // batches); only then is the entry that acknowledges them built and written.
+        let leaves = self.guarded(|c| {
+            let synced = c.durability == Durability::Synced;
+            let data = &c.blocks;
+            hash_while_writing(&blocks, || {
+                data.write_all(old.1, &blocks)?;
+                if synced {
+                    data.sync()?;
+                }
+                Ok(())
+            })
+        })?;
+        let mut batch = self.tree.batch();
+        for (b, hash) in blocks.iter().zip(leaves) {
+            batch
+                .append_leaf(b.len() as u64, hash)
+                .map_err(|_| Error::InvalidArgument("byte length overflows"))?;
         }
         let signature = self.sign(&batch.state)?;
         batch.state.signature = Some(signature.clone());
@@ -81,19 +102,7 @@ impl Core {
                 length: blocks.len() as u64,
             }),
         };
-        // One write of all the blocks; a single block is written as is, without a copy.
-        let data: std::borrow::Cow<'_, [u8]> = match blocks {
-            [one] => std::borrow::Cow::Borrowed(one.as_ref()),
-            _ => {
-                let total = blocks.iter().map(|b| b.as_ref().len()).sum();
-                let mut data = Vec::with_capacity(total);
-                for b in blocks {
-                    data.extend_from_slice(b.as_ref());
-                }
-                std::borrow::Cow::Owned(data)
-            }
-        };
-        self.write_data_then_log(Some((old.1, &data)), entry)?;
+        self.write_data_then_log(None, entry)?;
         let outcome = AppendOutcome {
             length: batch.state.length,
             byte_length: batch.state.byte_length,
@@ -104,15 +113,12 @@ impl Core {
             length: blocks.len() as u64,
         };
         self.bitfield.set_range(update.start, update.length, true);
+        // This open hashed the very bytes it wrote: they are checked.
+        self.bitfield.mark_checked(update.start, update.length);
         self.tree.commit(batch);
         self.sync_header_tree();
         update_contig(&mut self.header.hints, update, &self.bitfield);
-        trace!(
-            start = old.0,
-            count = blocks.len(),
-            len = data.len(),
-            "append"
-        );
+        trace!(start = old.0, count = blocks.len(), len = added, "append");
         self.maybe_flush()?;
         Ok(outcome)
     }

@@ -98,9 +98,19 @@ impl Batch {
     }
 
     /// Appends one block.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, data: &[u8]) -> Result<(), VerifyError> {
+        self.append_leaf(data.len() as u64, corestore_keys::hash::leaf(data))
+    }
+
+    /// Appends one block of `size` bytes whose leaf hash is `hash`.
+    pub(crate) fn append_leaf(&mut self, size: u64, hash: Hash) -> Result<(), VerifyError> {
         let head = NodeIndex::leaf(self.state.length);
-        let leaf = Node::leaf(self.state.length, data);
+        let leaf = Node {
+            index: head.get(),
+            size,
+            hash,
+        };
         self.append_root(leaf, &mut Cursor::new(head))
     }
 
@@ -225,6 +235,8 @@ impl MerkleTree {
         } else {
             tree.state.roots.clear();
         }
+        // The roots are held in the state; an opened core that is never read keeps no window.
+        tree.store.release_windows();
         Ok((tree, rooted))
     }
 
@@ -423,6 +435,7 @@ pub(crate) fn byte_offset(
 }
 
 /// `(byte offset, byte size)` of block `block`.
+#[cfg(test)]
 pub(crate) fn block_range(
     src: &impl NodeSource,
     state: &TreeState,

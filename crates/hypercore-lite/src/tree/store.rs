@@ -16,8 +16,47 @@ use crate::tree::flat::NodeIndex;
 ///
 /// Memory bound: at most `CACHE_CAPACITY` entries of about 72 bytes in hash maps (with their
 /// load-factor slack, under 512 KiB) per tree whose nodes are read heavily; the maps grow with
-/// use, so an idle or lightly read core costs a few entries (the roots read at open).
+/// use, so an idle or lightly read core costs a few entries (the roots read at open). Reads of
+/// the bottom levels add at most [`WINDOWS`] windows of [`WINDOW_NODES`] records (2,560 bytes
+/// each), dropped at the end of the open.
 pub(crate) const CACHE_CAPACITY: usize = 4096;
+
+/// Records per window: the 63 nodes under one depth-5 node (32 blocks), plus the next one.
+const WINDOW_NODES: u64 = 64;
+
+/// Nodes at or below this depth are read a window at a time (a depth-5 subtree fits in the
+/// aligned window that holds it).
+const WINDOW_MAX_DEPTH: u32 = 5;
+
+/// Windows held at once.
+const WINDOWS: usize = 2;
+
+/// A run of the tree file: records `[first, first + len / 40)` as read, the bottom levels of 32
+/// consecutive blocks. Reading block `b` needs its leaf and the left siblings on its way up
+/// (for the byte offset); the lower five of those are all in `b`'s window, so one read serves
+/// them, and the next 31 blocks in order too.
+#[derive(Debug)]
+struct Window {
+    first: u64,
+    records: Vec<u8>,
+}
+
+impl Window {
+    /// The node at `index`, if the window holds its record.
+    fn node(&self, index: NodeIndex) -> Option<Option<Node>> {
+        let at = usize::try_from(index.get().checked_sub(self.first)?).ok()?;
+        let start = at.checked_mul(TREE_NODE_SIZE as usize)?;
+        let record = self.records.get(start..start + TREE_NODE_SIZE as usize)?;
+        let record: &[u8; TREE_NODE_SIZE as usize] = record.try_into().ok()?;
+        Some(decode_node(index, record))
+    }
+
+    /// Whether the window holds any record in `[from, to)`.
+    fn overlaps(&self, from: u64, to: u64) -> bool {
+        let end = self.first + (self.records.len() as u64) / TREE_NODE_SIZE;
+        self.first < to && from < end
+    }
+}
 
 /// A bounded cache of the tree file's contents, approximating least-recently-used with two
 /// generations: nodes enter `hot`; when `hot` holds half the capacity it becomes `cold` (the
@@ -25,10 +64,18 @@ pub(crate) const CACHE_CAPACITY: usize = 4096;
 /// file: a `None` value is a node known to be absent. Every write and truncate through
 /// [`TreeStore`] evicts what it changes before touching the file, so a failed or partial write
 /// cannot leave a stale entry.
+///
+/// Nodes of the bottom levels ([`WINDOW_MAX_DEPTH`]) are not cached one by one: they are read
+/// with their neighbours into one of [`WINDOWS`] windows ([`Window`]), which writes and
+/// truncates drop the same way.
 #[derive(Debug, Default)]
 struct NodeCache {
     hot: HashMap<u64, Option<Node>, IndexHash>,
     cold: HashMap<u64, Option<Node>, IndexHash>,
+    /// At most [`WINDOWS`], most recently used first (no allocation until the first).
+    windows: Vec<Window>,
+    /// The length of the tree file as this store last wrote, truncated or measured it.
+    file_len: u64,
 }
 
 impl NodeCache {
@@ -53,12 +100,36 @@ impl NodeCache {
     fn evict(&mut self, index: u64) {
         self.hot.remove(&index);
         self.cold.remove(&index);
+        self.drop_windows(index, index.saturating_add(1));
     }
 
     /// Evicts every node at or beyond `index`.
     fn evict_from(&mut self, index: u64) {
         self.hot.retain(|&i, _| i < index);
         self.cold.retain(|&i, _| i < index);
+        self.drop_windows(index, u64::MAX);
+    }
+
+    /// Drops the windows holding any record in `[from, to)`.
+    fn drop_windows(&mut self, from: u64, to: u64) {
+        self.windows.retain(|w| !w.overlaps(from, to));
+    }
+
+    /// The node at `index` from a window, moving that window to the front.
+    fn window_node(&mut self, index: NodeIndex) -> Option<Option<Node>> {
+        let (at, node) = self
+            .windows
+            .iter()
+            .enumerate()
+            .find_map(|(at, w)| Some((at, w.node(index)?)))?;
+        self.windows[..=at].rotate_right(1);
+        Some(node)
+    }
+
+    /// Adds a window in front, dropping the least recently used one.
+    fn push_window(&mut self, window: Window) {
+        self.windows.truncate(WINDOWS - 1);
+        self.windows.insert(0, window);
     }
 
     #[cfg(test)]
@@ -121,7 +192,10 @@ impl TreeStore {
         }
         Ok(Self {
             storage,
-            cache: Mutex::default(),
+            cache: Mutex::new(NodeCache {
+                file_len: len,
+                ..NodeCache::default()
+            }),
         })
     }
 
@@ -132,9 +206,48 @@ impl TreeStore {
 
     /// Reads node `index`, or `None` if it is absent (blank, or past the end of the file).
     pub(crate) fn read(&self, index: NodeIndex) -> Result<Option<Node>> {
-        if let Some(node) = self.cache().get(index.get()) {
+        let windowed = index.depth() <= WINDOW_MAX_DEPTH;
+        let file_len = {
+            let mut cache = self.cache();
+            if let Some(node) = cache.get(index.get()) {
+                return Ok(node);
+            }
+            if windowed && let Some(node) = cache.window_node(index) {
+                return Ok(node);
+            }
+            cache.file_len
+        };
+        if windowed && let Some(node) = self.read_window(index, file_len)? {
             return Ok(node);
         }
+        self.read_one(index)
+    }
+
+    /// Reads the window holding `index` (as much of it as the file holds, going by `file_len`)
+    /// and returns the node, or `None` if the node is not in what could be read: the caller then
+    /// reads the single record.
+    fn read_window(&self, index: NodeIndex, file_len: u64) -> Result<Option<Option<Node>>> {
+        let first = index.get() - index.get() % WINDOW_NODES;
+        let file_nodes = file_len / TREE_NODE_SIZE;
+        let count = file_nodes.saturating_sub(first).min(WINDOW_NODES);
+        if index.get() >= first + count {
+            return Ok(None);
+        }
+        let mut records = vec![0u8; (count * TREE_NODE_SIZE) as usize];
+        match self.storage.read(first * TREE_NODE_SIZE, &mut records) {
+            Ok(()) => {}
+            // The file is shorter than this store knew (it is not the only writer): fall back.
+            Err(e) if e.is_out_of_bounds() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let window = Window { first, records };
+        let node = window.node(index);
+        self.cache().push_window(window);
+        Ok(node)
+    }
+
+    /// Reads the single record of node `index` and caches it.
+    fn read_one(&self, index: NodeIndex) -> Result<Option<Node>> {
         let Some(offset) = index.get().checked_mul(TREE_NODE_SIZE) else {
             return Ok(None);
         };
@@ -167,7 +280,11 @@ impl TreeStore {
                 buf.extend_from_slice(&encode_node(nodes[j].1.as_ref()));
                 j += 1;
             }
+            let end = start * TREE_NODE_SIZE + buf.len() as u64;
             self.storage.write(start * TREE_NODE_SIZE, &buf)?;
+            let mut cache = self.cache();
+            cache.file_len = cache.file_len.max(end);
+            drop(cache);
             i = j;
         }
         // Everything is on file now: the cache may hold it.
@@ -178,14 +295,20 @@ impl TreeStore {
         Ok(())
     }
 
+    /// Drops the windows (what a core that is opened but not read needs not keep).
+    pub(crate) fn release_windows(&self) {
+        self.cache().windows = Vec::new();
+    }
+
     /// Cuts the file to hold nodes below `nodes` only.
     pub(crate) fn truncate(&self, nodes: u64) -> Result<()> {
         // Growing the file (`nodes` past the end) only adds blank records, which the cache
         // may already hold as absent; evicting from `nodes` on is right either way.
+        let len = nodes.saturating_mul(TREE_NODE_SIZE);
         self.cache().evict_from(nodes);
-        Ok(self
-            .storage
-            .truncate(nodes.saturating_mul(TREE_NODE_SIZE))?)
+        self.storage.truncate(len)?;
+        self.cache().file_len = len;
+        Ok(())
     }
 
     /// Syncs the file.
@@ -305,6 +428,67 @@ mod tests {
         for (i, _) in &many {
             assert_eq!(store.read(*i).unwrap(), fresh.read(*i).unwrap());
         }
+    }
+
+    /// Windows of bottom-level nodes never serve a record a write or truncate changed, and
+    /// cope with windows cut short by the end of the file.
+    #[test]
+    fn windows_follow_writes_truncation_and_growth() {
+        let storage = Arc::new(MemoryStorage::new());
+        let store = TreeStore::open(storage.clone()).unwrap();
+        let n = |i: u64, v: u8| Node {
+            index: i,
+            size: u64::from(v),
+            hash: Hash([v; 32]),
+        };
+        let all: Vec<_> = (0..100).map(|i| (NodeIndex(i), Some(n(i, 1)))).collect();
+        store.write(&all).unwrap();
+        let fresh = || TreeStore::open(storage.clone()).unwrap();
+        let agree = |store: &TreeStore, upto: u64| {
+            let fresh = fresh();
+            for i in 0..upto {
+                assert_eq!(
+                    store.read(NodeIndex(i)).unwrap(),
+                    fresh.read(NodeIndex(i)).unwrap(),
+                    "node {i}"
+                );
+            }
+        };
+        // A fresh store reads through windows only.
+        let reader = fresh();
+        assert_eq!(reader.read(NodeIndex(70)).unwrap(), Some(n(70, 1)));
+        assert_eq!(reader.cache().len(), 0);
+        assert_eq!(reader.cache().windows.len(), 1);
+        agree(&reader, 120);
+        // Writes into a window that was read.
+        reader
+            .write(&[(NodeIndex(70), Some(n(70, 9))), (NodeIndex(3), None)])
+            .unwrap();
+        assert_eq!(reader.read(NodeIndex(70)).unwrap(), Some(n(70, 9)));
+        assert_eq!(reader.read(NodeIndex(3)).unwrap(), None);
+        agree(&reader, 120);
+        // A window cut short by the end of the file, then the file grows past it.
+        assert_eq!(reader.read(NodeIndex(98)).unwrap(), Some(n(98, 1)));
+        reader.write(&[(NodeIndex(110), Some(n(110, 4)))]).unwrap();
+        assert_eq!(reader.read(NodeIndex(110)).unwrap(), Some(n(110, 4)));
+        assert_eq!(reader.read(NodeIndex(105)).unwrap(), None);
+        agree(&reader, 130);
+        // Truncating into a window, then growing with blank records.
+        reader.truncate(66).unwrap();
+        assert_eq!(reader.read(NodeIndex(66)).unwrap(), None);
+        assert_eq!(reader.read(NodeIndex(65)).unwrap(), Some(n(65, 1)));
+        reader.truncate(200).unwrap();
+        assert_eq!(reader.read(NodeIndex(110)).unwrap(), None);
+        agree(&reader, 210);
+        for i in 0..210 {
+            reader.read(NodeIndex(i)).unwrap();
+        }
+        assert!(reader.cache().windows.len() <= WINDOWS);
+        // The file shrank behind the store's back: the window read falls back to one record.
+        let before = fresh();
+        storage.truncate(20 * TREE_NODE_SIZE).unwrap();
+        assert_eq!(before.read(NodeIndex(30)).unwrap(), None);
+        assert_eq!(before.read(NodeIndex(19)).unwrap(), Some(n(19, 1)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hypercore_lite::{Core, CoreOptions, CoreStorage, Error, Key};
+use hypercore_lite::{Core, CoreOptions, CoreStorage, Error, Key, ReadCheck};
 use rac_storage::{MemoryStorage, Storage};
 
 use crate::common::{block, read_all, test_key_pair};
@@ -192,4 +192,100 @@ fn a_huge_length_on_disk_does_not_allocate() {
     damaged[1][2 * 40..2 * 40 + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let core = Core::open_storage(storage(&damaged), CoreOptions::new()).unwrap();
     assert!(matches!(core.get(1), Err(Error::Corrupt { .. })));
+}
+
+/// Flips one bit of the data file in place, under a live core.
+fn flip_data_byte(storage: &CoreStorage, offset: u64) {
+    let mut byte = [0u8; 1];
+    storage.data.read(offset, &mut byte).unwrap();
+    byte[0] ^= 0x10;
+    storage.data.write(offset, &byte).unwrap();
+}
+
+/// With the default `ReadCheck::Once`, a block this open has never checked is hashed on its
+/// first read: damage is caught, every time it is read, and the undamaged blocks read fine.
+#[test]
+fn a_flipped_data_byte_is_caught_on_first_read_and_every_read_after() {
+    let (key, files, blocks) = damaged_fixture(false);
+    let mut damaged = files;
+    // Damage the middle byte of the longest of the flushed blocks.
+    let bad = (0..9).max_by_key(|&i| blocks[i].len()).unwrap();
+    let offset: usize = blocks[..bad].iter().map(Vec::len).sum();
+    damaged[3][offset + blocks[bad].len() / 2] ^= 0x01;
+    let core = Core::open_storage(storage(&damaged), CoreOptions::new().key(key)).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            core.get(bad as u64),
+            Err(Error::Corrupt { file: "data", .. })
+        ));
+    }
+    for i in (0..13).filter(|&i| i != bad as u64) {
+        assert_eq!(core.get(i).unwrap(), blocks[i as usize], "block {i}");
+    }
+}
+
+/// The trust model of the two read checks, on blocks damaged behind the back of a live core:
+/// `Always` catches it on every read; `Once` catches it on the first read of a block this open
+/// has not checked yet, and trusts bytes it has checked (read, appended or applied) until the
+/// next open, which checks again.
+#[test]
+fn read_checks_follow_the_documented_trust_model() {
+    for check in [ReadCheck::Once, ReadCheck::Always] {
+        let storage = CoreStorage::memory();
+        let options = CoreOptions::new()
+            .key_pair(test_key_pair())
+            .read_check(check);
+        let mut core = Core::open_storage(storage.clone(), options.clone()).unwrap();
+        let blocks: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 100]).collect();
+        core.append_batch(&blocks).unwrap();
+        core.flush().unwrap();
+        drop(core);
+
+        let core = Core::open_storage(storage.clone(), options.clone()).unwrap();
+        // Block 1 read (and checked) before the damage, block 2 damaged before its first read.
+        assert_eq!(core.get(1).unwrap(), blocks[1]);
+        flip_data_byte(&storage, 150);
+        flip_data_byte(&storage, 250);
+        let second_read = core.get(1);
+        match check {
+            ReadCheck::Always => assert!(matches!(second_read, Err(Error::Corrupt { .. }))),
+            _ => assert!(second_read.is_ok()),
+        }
+        assert!(
+            matches!(core.get(2), Err(Error::Corrupt { .. })),
+            "{check:?}"
+        );
+        assert_eq!(core.get(3).unwrap(), blocks[3]);
+        drop(core);
+
+        // A new open has checked nothing yet.
+        let core = Core::open_storage(storage.clone(), options).unwrap();
+        assert!(
+            matches!(core.get(1), Err(Error::Corrupt { .. })),
+            "{check:?}"
+        );
+    }
+}
+
+/// Blocks this open appended count as checked under `Once` (it hashed the bytes it wrote),
+/// but not under `Always`.
+#[test]
+fn appended_blocks_are_trusted_only_under_read_check_once() {
+    for check in [ReadCheck::Once, ReadCheck::Always] {
+        let storage = CoreStorage::memory();
+        let mut core = Core::open_storage(
+            storage.clone(),
+            CoreOptions::new()
+                .key_pair(test_key_pair())
+                .read_check(check),
+        )
+        .unwrap();
+        core.append_batch(&[vec![1u8; 64], vec![2u8; 64]]).unwrap();
+        flip_data_byte(&storage, 70);
+        let read = core.get(1);
+        match check {
+            ReadCheck::Always => assert!(matches!(read, Err(Error::Corrupt { .. }))),
+            _ => assert!(read.is_ok()),
+        }
+    }
 }

@@ -61,6 +61,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         5 => block.clone().prop_map(Op::Append),
         3 => prop::collection::vec(block, 1..6).prop_map(Op::Batch),
+        // Big enough to be hashed while written on a second thread, in several data writes.
+        1 => (1usize..5, any::<u8>()).prop_map(|(n, b)| Op::Batch(vec![vec![b; 180_000]; n])),
         1 => Just(Op::Sync),
         1 => Just(Op::Flush),
         1 => (0u8..3, prop::collection::vec(any::<u8>(), 0..5)).prop_map(|(k, v)| Op::UserData(k, v)),

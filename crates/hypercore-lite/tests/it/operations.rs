@@ -1,6 +1,6 @@
 //! Local operations: append, get, seek, clear, truncate, user data, snapshots, reopen.
 
-use hypercore_lite::{Core, CoreOptions, CoreStorage, Durability, Error, Manifest};
+use hypercore_lite::{Core, CoreOptions, CoreStorage, Durability, Error, Manifest, ReadCheck};
 use rac_storage::{MemoryProvider, Storage};
 
 use crate::common::{
@@ -31,6 +31,52 @@ fn appends_read_back_at_interesting_lengths() {
         assert_eq!(again.tree_hash(), hash);
         for &i in &probe {
             assert_eq!(again.get(i).unwrap(), block(i));
+        }
+    }
+}
+
+/// Large batches (hashed while written, on two threads) build the same tree as block-by-block
+/// appends and read back right after a reopen, for big blocks, small ones and a mix.
+#[test]
+fn large_batches_match_single_appends() {
+    let mixed: Vec<Vec<u8>> = (0..40u64)
+        .map(|i| {
+            vec![
+                i as u8;
+                if i % 3 == 0 {
+                    40_000
+                } else {
+                    (i * 97 % 5000) as usize
+                }
+            ]
+        })
+        .collect();
+    let big: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 64 << 10]).collect();
+    let small: Vec<Vec<u8>> = (0..600u64).map(|i| vec![i as u8; 1024]).collect();
+    for batch in [mixed, big, small] {
+        let storage = CoreStorage::memory();
+        let options = CoreOptions::new()
+            .key_pair(test_key_pair())
+            .read_check(ReadCheck::Always);
+        let mut core = Core::open_storage(storage.clone(), options.clone()).unwrap();
+        core.append(b"first").unwrap();
+        core.append_batch(&batch).unwrap();
+        let mut one_by_one = Core::open_storage(
+            CoreStorage::memory(),
+            CoreOptions::new().key_pair(test_key_pair()),
+        )
+        .unwrap();
+        one_by_one.append(b"first").unwrap();
+        for b in &batch {
+            one_by_one.append(b).unwrap();
+        }
+        assert_eq!(core.tree_hash(), one_by_one.tree_hash());
+        assert_eq!(core.byte_length(), one_by_one.byte_length());
+        core.flush().unwrap();
+        drop(core);
+        let again = Core::open_storage(storage, options).unwrap();
+        for (i, b) in batch.iter().enumerate() {
+            assert_eq!(&again.get(i as u64 + 1).unwrap(), b, "block {i}");
         }
     }
 }
