@@ -91,6 +91,7 @@
 mod core;
 mod error;
 mod events;
+mod extension;
 mod hypercore;
 mod list;
 mod options;
@@ -102,6 +103,7 @@ mod worker;
 pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};
 pub use crate::events::StoreEvent;
+pub use crate::extension::{Extension, MAX_EXTENSION_MESSAGE};
 pub use crate::hypercore::{Download, Hypercore, Info};
 pub use crate::list::StoredCore;
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};
