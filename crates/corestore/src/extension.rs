@@ -9,11 +9,20 @@
 //! peers call. Messages for names nobody registered are dropped. Outgoing messages reach the
 //! replication drivers through the store's hub; each driver sends them on the core's channel
 //! if it has one open (and to the right remote, for [`Extension::send`]).
+//!
+//! Like hypercore's `registerExtension` without an `encoding`, an extension made with
+//! [`Hypercore::register_extension`](crate::Hypercore::register_extension) sends each message
+//! as a compact-encoding `buffer` (a varint length, then the bytes), so it talks to JavaScript
+//! handlers out of the box; a JavaScript receiver gets an empty message as `null`.
+//! [`Hypercore::register_raw_extension`](crate::Hypercore::register_raw_extension) sends the
+//! bytes as they are (JavaScript `encoding: c.raw`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use corestore_keys::DiscoveryKey;
+use corestore_keys::compact::Encoder;
+use corestore_proto::codec::Reader;
 use corestore_proto::wire::limits::{MAX_BLOCK_LEN, MAX_EXTENSION_NAME};
 use tokio::sync::mpsc;
 use tracing::trace;
@@ -32,27 +41,72 @@ pub const MAX_EXTENSION_MESSAGE: usize = MAX_BLOCK_LEN;
 /// A received message: the sender's static public key and the payload.
 type Received = ([u8; 32], Vec<u8>);
 
+/// How an extension's messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// compact-encoding `buffer`, hypercore's default: a varint length, then the bytes.
+    Buffer,
+    /// The bytes as they are.
+    Raw,
+}
+
+impl Encoding {
+    fn encode(self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Raw => message.to_vec(),
+            Self::Buffer => {
+                let mut e = Encoder::with_capacity(message.len() + 9);
+                e.buffer(message);
+                e.into_vec()
+            }
+        }
+    }
+
+    /// The payload of a received message; `None` if it does not decode. As hypercore, bytes
+    /// after a `buffer` are ignored.
+    fn decode(self, message: Vec<u8>) -> Option<Vec<u8>> {
+        match self {
+            Self::Raw => Some(message),
+            Self::Buffer => Reader::new(&message)
+                .buffer(message.len())
+                .ok()
+                .map(<[u8]>::to_vec),
+        }
+    }
+}
+
+/// One registration: its id, encoding and queue.
+struct Registration {
+    id: u64,
+    encoding: Encoding,
+    tx: mpsc::Sender<Received>,
+}
+
 /// The registrations of one core, by name (oldest first: the last one receives).
 #[derive(Default)]
 pub(crate) struct Extensions {
     next: u64,
-    by_name: HashMap<Arc<str>, Vec<(u64, mpsc::Sender<Received>)>>,
+    by_name: HashMap<Arc<str>, Vec<Registration>>,
 }
 
 impl Extensions {
-    fn register(&mut self, name: &Arc<str>) -> (u64, mpsc::Receiver<Received>) {
+    fn register(&mut self, name: &Arc<str>, encoding: Encoding) -> (u64, mpsc::Receiver<Received>) {
         self.next += 1;
         let (tx, rx) = mpsc::channel(QUEUE);
         self.by_name
             .entry(Arc::clone(name))
             .or_default()
-            .push((self.next, tx));
+            .push(Registration {
+                id: self.next,
+                encoding,
+                tx,
+            });
         (self.next, rx)
     }
 
     fn unregister(&mut self, name: &str, id: u64) {
         if let Some(list) = self.by_name.get_mut(name) {
-            list.retain(|(i, _)| *i != id);
+            list.retain(|r| r.id != id);
             if list.is_empty() {
                 self.by_name.remove(name);
             }
@@ -62,16 +116,20 @@ impl Extensions {
     fn contains(&self, name: &str, id: u64) -> bool {
         self.by_name
             .get(name)
-            .is_some_and(|list| list.iter().any(|(i, _)| *i == id))
+            .is_some_and(|list| list.iter().any(|r| r.id == id))
     }
 
     /// Hands a message from `remote` to the latest registration of `name`.
     fn deliver(&self, name: &str, remote: [u8; 32], message: Vec<u8>) {
-        let Some((_, tx)) = self.by_name.get(name).and_then(|list| list.last()) else {
+        let Some(r) = self.by_name.get(name).and_then(|list| list.last()) else {
             trace!(name, "extension message for an unregistered name dropped");
             return;
         };
-        if tx.try_send((remote, message)).is_err() {
+        let Some(message) = r.encoding.decode(message) else {
+            trace!(name, "extension message that does not decode dropped");
+            return;
+        };
+        if r.tx.try_send((remote, message)).is_err() {
             trace!(name, "extension queue full: message dropped");
         }
     }
@@ -92,13 +150,14 @@ impl LoadedCore {
     pub(crate) fn register_extension(
         &self,
         name: &Arc<str>,
+        encoding: Encoding,
     ) -> Result<(u64, mpsc::Receiver<Received>)> {
         // Under the core's lock: a core that closes drops the registrations made before.
         self.with(|_| {
             Ok(self
                 .extensions()
                 .get_or_insert_with(Box::default)
-                .register(name))
+                .register(name, encoding))
         })
     }
 
@@ -133,6 +192,7 @@ pub struct Extension {
     core: Arc<LoadedCore>,
     name: Arc<str>,
     id: u64,
+    encoding: Encoding,
     rx: mpsc::Receiver<Received>,
 }
 
@@ -147,7 +207,7 @@ impl std::fmt::Debug for Extension {
 
 impl Extension {
     /// Registers `name` on `core`.
-    pub(crate) fn register(core: &Arc<LoadedCore>, name: &str) -> Result<Self> {
+    pub(crate) fn register(core: &Arc<LoadedCore>, name: &str, encoding: Encoding) -> Result<Self> {
         if name.is_empty() {
             // On the wire an empty name means "the name of the previous message".
             return Err(Error::InvalidArgument(
@@ -160,11 +220,12 @@ impl Extension {
             ));
         }
         let name: Arc<str> = Arc::from(name);
-        let (id, rx) = core.register_extension(&name)?;
+        let (id, rx) = core.register_extension(&name, encoding)?;
         Ok(Self {
             core: Arc::clone(core),
             name,
             id,
+            encoding,
             rx,
         })
     }
@@ -203,7 +264,7 @@ impl Extension {
             discovery_key: self.core.discovery_key,
             name: Arc::clone(&self.name),
             to,
-            message: message.to_vec(),
+            message: self.encoding.encode(message),
         })));
     }
 

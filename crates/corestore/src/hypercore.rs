@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, broadcast};
 
 use crate::core::{CoreEvent, LoadedCore, Registry, lock};
 use crate::error::{Error, Result};
-use crate::extension::Extension;
+use crate::extension::{Encoding, Extension};
 
 /// Most blocks a caching session keeps.
 const CACHE_BLOCKS: usize = 65_536;
@@ -593,13 +593,31 @@ impl Hypercore {
     /// name receives; the registration ends when the [`Extension`] is dropped or this session
     /// closes.
     ///
+    /// Messages travel as hypercore's default extension encoding (compact-encoding
+    /// `buffer`), so JavaScript handlers registered without an `encoding` understand them;
+    /// see [`Hypercore::register_raw_extension`] for raw bytes.
+    ///
     /// # Errors
     ///
     /// [`Error::Closed`], [`Error::InvalidArgument`] for an empty name or one longer than
     /// 1024 bytes.
     pub fn register_extension(&self, name: &str) -> Result<Extension> {
+        self.register_extension_as(name, Encoding::Buffer)
+    }
+
+    /// [`Hypercore::register_extension`] whose messages travel as raw bytes (JavaScript
+    /// `registerExtension(name, { encoding: c.raw })`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Hypercore::register_extension`].
+    pub fn register_raw_extension(&self, name: &str) -> Result<Extension> {
+        self.register_extension_as(name, Encoding::Raw)
+    }
+
+    fn register_extension_as(&self, name: &str, encoding: Encoding) -> Result<Extension> {
         self.check_open()?;
-        let ext = Extension::register(self.core(), name)?;
+        let ext = Extension::register(self.core(), name, encoding)?;
         lock(&self.inner.held)
             .get_or_insert_with(Box::default)
             .extensions

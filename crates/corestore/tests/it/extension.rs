@@ -155,3 +155,30 @@ async fn registrations_end_with_their_session_and_bad_names_are_refused() {
         Err(Error::Closed)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffer_and_raw_encodings() {
+    let (_a, _b, writer, reader, a_key, b_key) = pair().await;
+    // The default encoding is hypercore's (a varint length, then the bytes): a raw
+    // registration of the same name sees the prefix.
+    let buffered = writer.register_extension("enc").unwrap();
+    let mut raw = reader.register_raw_extension("enc").unwrap();
+    buffered.broadcast(b"hi").unwrap();
+    assert_eq!(
+        bounded(raw.recv()).await,
+        Some((a_key, vec![2, b'h', b'i']))
+    );
+    buffered.broadcast(b"").unwrap();
+    assert_eq!(bounded(raw.recv()).await, Some((a_key, vec![0])));
+    // The other way: bytes after the buffer are ignored (as hypercore does); a message that
+    // does not decode is dropped.
+    let mut buffered = buffered;
+    raw.broadcast(&[3, b'a', b'b', b'c', b'!']).unwrap();
+    raw.broadcast(&[5, b'a']).unwrap();
+    raw.broadcast(&[1, b'z']).unwrap();
+    assert_eq!(
+        bounded(buffered.recv()).await,
+        Some((b_key, b"abc".to_vec()))
+    );
+    assert_eq!(bounded(buffered.recv()).await, Some((b_key, b"z".to_vec())));
+}
