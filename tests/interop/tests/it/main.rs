@@ -5,6 +5,7 @@
 
 mod cli;
 mod disk;
+mod extension;
 mod keys;
 mod proofs;
 mod replicate;
