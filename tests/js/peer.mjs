@@ -212,6 +212,13 @@ function coreSummary (core) {
   }
 }
 
+// Emits a `conflict` event when hypercore finds two signed versions of the core that
+// disagree (it then closes every session of the core).
+function reportConflicts (core) {
+  const k = hex(core.key)
+  core.on('conflict', (length, fork) => emit({ event: 'conflict', key: k, length, fork }))
+}
+
 async function openByKey (keyStr) {
   const key = decodeKey(keyStr)
   const k = hex(key)
@@ -231,6 +238,7 @@ async function openByKey (keyStr) {
         throw err
       }
       cores.set(k, { core, name: null })
+      reportConflicts(core)
       return core
     })()
     opening.set(k, p)
@@ -451,6 +459,7 @@ const commands = {
           prev.name = name
         } else {
           cores.set(k, { core, name })
+          reportConflicts(core)
         }
         names.set(name, k)
       })()

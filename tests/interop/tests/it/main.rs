@@ -4,6 +4,7 @@
 //! which runs `npm ci` in `tests/js` first.
 
 mod cli;
+mod conflict;
 mod disk;
 mod extension;
 mod keys;
