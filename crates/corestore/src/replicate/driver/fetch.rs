@@ -140,12 +140,9 @@ impl Driver {
         if a.core.is_conflicted() {
             return;
         }
-        let Ok(fork) = a.core.with(|c| Ok(c.fork())) else {
-            return;
-        };
-        let reorg = data.fork > fork;
         if data.request == 0 && data.upgrade.as_ref().is_some_and(|u| u.start == 0) {
             // Conflict proofs are always checked; only a fork proof goes on from there.
+            let reorg = a.core.with(|c| Ok(data.fork > c.fork())).unwrap_or(false);
             self.on_conflict_proof(id, &data);
             if !reorg {
                 return;
@@ -156,7 +153,9 @@ impl Driver {
         };
         let bytes = data.block.as_ref().map(|b| b.value.len() as u64);
         let proof = convert::proof_from_data(data);
+        let mut reorg = false;
         let result = a.core.with(|c| {
+            reorg = proof.fork > c.fork();
             let verified = c.verify(&proof)?;
             Ok(c.apply(verified)?)
         });
