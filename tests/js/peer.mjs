@@ -124,6 +124,7 @@ const creating = new Map() // name -> promise (dedupe concurrent creates)
 const opening = new Map() // key hex -> promise
 const conns = new Map() // conn id -> record
 const servers = new Set()
+const extensions = new Map() // key hex + '/' + extension name -> registered extension
 const pending = new Set() // AbortControllers of running commands
 let connCounter = 0
 let shuttingDown = null
@@ -211,6 +212,13 @@ function coreSummary (core) {
   }
 }
 
+// Emits a `conflict` event when hypercore finds two signed versions of the core that
+// disagree (it then closes every session of the core).
+function reportConflicts (core) {
+  const k = hex(core.key)
+  core.on('conflict', (length, fork) => emit({ event: 'conflict', key: k, length, fork }))
+}
+
 async function openByKey (keyStr) {
   const key = decodeKey(keyStr)
   const k = hex(key)
@@ -230,6 +238,7 @@ async function openByKey (keyStr) {
         throw err
       }
       cores.set(k, { core, name: null })
+      reportConflicts(core)
       return core
     })()
     opening.set(k, p)
@@ -450,6 +459,7 @@ const commands = {
           prev.name = name
         } else {
           cores.set(k, { core, name })
+          reportConflicts(core)
         }
         names.set(name, k)
       })()
@@ -685,12 +695,60 @@ const commands = {
     return { conns: [...conns.values()].map(connInfo) }
   },
 
+  // Registers extension `extension` on a core (hypercore `registerExtension`); every message
+  // a peer sends under that name is emitted as an `extension` event. `encoding: "raw"` sends
+  // and receives the bytes as they are; the default is hypercore's (compact-encoding
+  // `buffer`). Registering a name again replaces the earlier registration (as hypercore does
+  // for one session).
+  async 'register-extension' (msg) {
+    const core = await coreFor(msg)
+    const name = msg.extension
+    if (typeof name !== 'string' || name === '') throw new CmdError('extension (non-empty string) required', 'BAD_ARGUMENT')
+    const encoding = msg.encoding ?? 'buffer'
+    if (encoding !== 'buffer' && encoding !== 'raw') throw new CmdError('encoding must be "buffer" or "raw"', 'BAD_ARGUMENT')
+    const k = hex(core.key)
+    const handlers = {
+      onmessage (message, peer) {
+        emit({ event: 'extension', key: k, extension: name, from: hex(peer.remotePublicKey), message: hex(message) })
+      }
+    }
+    if (encoding === 'raw') handlers.encoding = require('compact-encoding').raw
+    const ext = core.registerExtension(name, handlers)
+    extensions.set(k + '/' + name, ext)
+    return { key: k, extension: name, encoding, peers: core.peers.map((p) => hex(p.remotePublicKey)) }
+  },
+
+  // Sends `message` (hex) under a registered extension: to the peer whose remote public key
+  // is `to` (hex), or to every peer of the core without `to`.
+  async 'send-extension' (msg) {
+    const core = await coreFor(msg)
+    const k = hex(core.key)
+    const ext = extensions.get(k + '/' + msg.extension)
+    if (!ext) throw new CmdError('extension ' + JSON.stringify(msg.extension) + ' is not registered on ' + k, 'BAD_ARGUMENT')
+    if (typeof msg.message !== 'string') throw new CmdError('message (hex) required', 'BAD_ARGUMENT')
+    const message = b4a.from(msg.message, 'hex')
+    if (msg.to === undefined || msg.to === null) {
+      ext.broadcast(message)
+      return { key: k, extension: msg.extension, sent: core.peers.length }
+    }
+    const peer = core.peers.find((p) => hex(p.remotePublicKey) === msg.to)
+    if (!peer) throw new CmdError('no peer with remote public key ' + msg.to, 'BAD_ARGUMENT')
+    ext.send(message, peer)
+    return { key: k, extension: msg.extension, sent: 1 }
+  },
+
   async cores () {
     return { cores: [...cores.values()].map((r) => ({ name: r.name, ...coreSummary(r.core) })) }
   }
 }
 
-const ALIASES = { wait_length: 'wait-length', wait_peers: 'wait-peers', close_core: 'close-core' }
+const ALIASES = {
+  wait_length: 'wait-length',
+  wait_peers: 'wait-peers',
+  close_core: 'close-core',
+  register_extension: 'register-extension',
+  send_extension: 'send-extension'
+}
 
 function round (x) {
   return Math.round(x * 1000) / 1000

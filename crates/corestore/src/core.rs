@@ -21,6 +21,7 @@ use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
 use crate::events::{EventTx, StoreEvent, StoreEvents};
+use crate::extension::{Extensions, Outgoing};
 
 /// Events buffered per core for slow subscribers (older ones are reported as lagged).
 const EVENT_BUFFER: usize = 1024;
@@ -71,6 +72,16 @@ pub enum CoreEvent {
         /// Its size in bytes.
         bytes: u64,
     },
+    /// Two validly signed trees of this core disagree at `length`: its writer forked it
+    /// without bumping the fork id (spec §9.9). The core's channels were closed and the core
+    /// closed right before this event; every operation of its sessions fails with
+    /// [`Error::Conflict`](crate::Error::Conflict).
+    Conflict {
+        /// The length at which the two trees differ.
+        length: u64,
+        /// The fork both trees claim.
+        fork: u64,
+    },
     /// The core closed (its last session closed, or the store closed).
     Close,
 }
@@ -88,6 +99,11 @@ pub(crate) enum Signal {
     },
     /// The core closed: close its channels.
     Closed(Arc<LoadedCore>),
+    /// A conflict was found: send our proof to the peer, then close the core's channel. The
+    /// core closes once every driver has dropped its copy of the signal.
+    Conflict(Arc<Conflict>),
+    /// An extension message to send on the core's channels.
+    Extension(Arc<Outgoing>),
     /// The store closed: end the stream.
     Shutdown,
 }
@@ -110,7 +126,56 @@ impl Hub {
 
     /// Sends `signal` to every live driver.
     pub(crate) fn send(&self, signal: &Signal) {
-        lock(&self.drivers).retain(|tx| tx.send(signal.clone()).is_ok());
+        // Signals to drivers that ended are dropped after the lock is released: dropping the
+        // last copy of a conflict closes the core, which signals the drivers again.
+        let mut undelivered = Vec::new();
+        lock(&self.drivers).retain(|tx| match tx.send(signal.clone()) {
+            Ok(()) => true,
+            Err(e) => {
+                undelivered.push(e.0);
+                false
+            }
+        });
+        drop(undelivered);
+    }
+}
+
+/// A conflict being answered (spec §9.9): every driver sends our proof to its peer and closes
+/// the core's channel, and when the last copy of this value is dropped (every driver handled
+/// its signal, or ended) the core closes with [`Slot::Conflict`].
+pub(crate) struct Conflict {
+    pub(crate) core: Arc<LoadedCore>,
+    registry: Weak<Registry>,
+    /// The length the two trees were compared at.
+    pub(crate) length: u64,
+    /// The fork both trees claim.
+    pub(crate) fork: u64,
+}
+
+impl Conflict {
+    /// Starts answering a conflict found on `core`; `None` if one is already being answered.
+    pub(crate) fn start(
+        registry: &Arc<Registry>,
+        core: &Arc<LoadedCore>,
+        length: u64,
+        fork: u64,
+    ) -> Option<Arc<Self>> {
+        core.begin_conflict().then(|| {
+            Arc::new(Self {
+                core: Arc::clone(core),
+                registry: Arc::downgrade(registry),
+                length,
+                fork,
+            })
+        })
+    }
+}
+
+impl Drop for Conflict {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.close_conflicted(&self.core, self.length, self.fork);
+        }
     }
 }
 
@@ -126,6 +191,8 @@ pub(crate) struct Wants {
 pub(crate) struct PeerInfo {
     /// Open channels.
     pub(crate) peers: usize,
+    /// The remote public key of each stream with an open channel, by stream.
+    pub(crate) remotes: HashMap<u64, [u8; 32]>,
     /// Channels whose remote sent `sync`.
     pub(crate) synced: usize,
     /// The length each stream's remote announced (on our fork or a newer one), by stream.
@@ -147,7 +214,7 @@ impl PeerInfo {
 pub(crate) struct LoadedCore {
     pub(crate) key: Key,
     pub(crate) discovery_key: DiscoveryKey,
-    core: Mutex<Option<Core>>,
+    core: Mutex<Slot>,
     /// Sessions plus replication channels; changed only under the registry lock.
     users: AtomicUsize,
     /// Sessions (not channels); changed only under the registry lock. A core with sessions,
@@ -155,6 +222,8 @@ pub(crate) struct LoadedCore {
     sessions: AtomicUsize,
     /// Whether the last session closed and the linger timer runs.
     lingering: AtomicBool,
+    /// Whether a conflict was found (the core closes once the drivers answered it).
+    conflicted: AtomicBool,
     /// Bumped by every session opened or closed: a linger timer fires only if nothing
     /// happened since it started.
     epoch: AtomicU64,
@@ -169,7 +238,24 @@ pub(crate) struct LoadedCore {
     events: Mutex<Option<broadcast::Sender<CoreEvent>>>,
     wants: Mutex<Option<Box<Wants>>>,
     peers: Mutex<Option<Box<PeerInfo>>>,
+    /// Registered extensions, created by the first registration.
+    extensions: Mutex<Option<Box<Extensions>>>,
     hub: Arc<Hub>,
+}
+
+/// The `hypercore-lite` core of a [`LoadedCore`], or why it is gone.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the core lives inline in its LoadedCore, as it did in an Option: boxing it would cost an allocation and an indirection per core for variants that only exist after close"
+)]
+enum Slot {
+    Open(Core),
+    Closed,
+    /// Closed after a conflict at `length` on `fork`.
+    Conflict {
+        length: u64,
+        fork: u64,
+    },
 }
 
 impl std::fmt::Debug for LoadedCore {
@@ -186,16 +272,18 @@ impl LoadedCore {
         Self {
             key: *core.key(),
             discovery_key: core.discovery_key(),
-            core: Mutex::new(Some(core)),
+            core: Mutex::new(Slot::Open(core)),
             users: AtomicUsize::new(1),
             sessions: AtomicUsize::new(usize::from(session)),
             lingering: AtomicBool::new(false),
+            conflicted: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             opener,
             version: Mutex::new(None),
             events: Mutex::new(None),
             wants: Mutex::new(None),
             peers: Mutex::new(None),
+            extensions: Mutex::new(None),
             hub,
         }
     }
@@ -204,16 +292,39 @@ impl LoadedCore {
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`], or whatever `f` returns.
+    /// [`Error::Closed`], [`Error::Conflict`] after a conflict, or whatever `f` returns.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> Result<R>) -> Result<R> {
-        let mut guard = lock(&self.core);
-        let core = guard.as_mut().ok_or(Error::Closed)?;
-        f(core)
+        match &mut *lock(&self.core) {
+            Slot::Open(core) => f(core),
+            Slot::Closed => Err(Error::Closed),
+            &mut Slot::Conflict { length, fork } => Err(Error::Conflict { length, fork }),
+        }
     }
 
     /// Whether the core is still open.
     pub(crate) fn is_open(&self) -> bool {
-        lock(&self.core).is_some()
+        matches!(*lock(&self.core), Slot::Open(_))
+    }
+
+    /// Marks the core as conflicted; `false` if it already was (the conflict is being
+    /// answered).
+    pub(crate) fn begin_conflict(&self) -> bool {
+        !self.conflicted.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether a conflict was found (proofs from peers are no longer applied).
+    pub(crate) fn is_conflicted(&self) -> bool {
+        self.conflicted.load(Ordering::Acquire)
+    }
+
+    /// The store's hub (to reach the replication drivers).
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The extension registrations (created on first use).
+    pub(crate) fn extensions(&self) -> MutexGuard<'_, Option<Box<Extensions>>> {
+        lock(&self.extensions)
     }
 
     /// A receiver that sees every later change (subscribe before checking state).
@@ -294,7 +405,7 @@ impl LoadedCore {
             return Vec::new();
         }
         let guard = lock(&self.core);
-        let Some(core) = guard.as_ref() else {
+        let Slot::Open(core) = &*guard else {
             return Vec::new();
         };
         let (length, contig) = (core.length(), core.contiguous_length());
@@ -329,16 +440,48 @@ impl LoadedCore {
 
     /// Closes the `hypercore-lite` core (flush and sync) and tells everyone.
     fn close_now(self: &Arc<Self>) {
-        let core = lock(&self.core).take();
-        if let Some(core) = core {
+        self.close_as(Slot::Closed);
+    }
+
+    /// [`LoadedCore::close_now`], leaving `reason` (closed, or a conflict) for later calls.
+    fn close_as(self: &Arc<Self>, reason: Slot) {
+        let conflict = match reason {
+            Slot::Conflict { length, fork } => Some((length, fork)),
+            _ => None,
+        };
+        let previous = {
+            let mut slot = lock(&self.core);
+            match *slot {
+                // Already closed: keep the first reason.
+                Slot::Closed | Slot::Conflict { .. } => return,
+                Slot::Open(_) => std::mem::replace(&mut *slot, reason),
+            }
+        };
+        if let Slot::Open(core) = previous {
             if let Err(e) = core.close() {
                 warn!(dk = %self.discovery_key, error = %e, "closing core failed");
             }
             debug!(dk = %self.discovery_key, "core closed");
+            // Extensions end with the core: their receivers see the end of the stream.
+            lock(&self.extensions).take();
+            if let Some((length, fork)) = conflict {
+                self.emit(CoreEvent::Conflict { length, fork });
+            }
             self.emit(CoreEvent::Close);
             self.wake();
             self.hub.send(&Signal::Closed(Arc::clone(self)));
             let opener = self.opener.as_ref().and_then(Weak::upgrade);
+            if let Some((length, fork)) = conflict {
+                self.hub.events.emit(
+                    opener.as_ref(),
+                    &StoreEvent::Conflict {
+                        key: self.key,
+                        discovery_key: self.discovery_key,
+                        length,
+                        fork,
+                    },
+                );
+            }
             self.hub.events.emit(
                 opener.as_ref(),
                 &StoreEvent::CoreClose {
@@ -577,6 +720,21 @@ impl Registry {
             }
             core.close_now();
         }
+    }
+
+    /// Closes a core after a conflict (its sessions then fail with [`Error::Conflict`]), even
+    /// though sessions and channels still count as users: they find it closed. The registry
+    /// forgets it, so a later `get` opens it again from storage.
+    fn close_conflicted(&self, core: &Arc<LoadedCore>, length: u64, fork: u64) {
+        let mut cores = lock(&self.cores);
+        if cores
+            .get(&core.discovery_key)
+            .is_some_and(|c| Arc::ptr_eq(&c.0, core))
+        {
+            cores.remove(&core.discovery_key);
+        }
+        warn!(dk = %core.discovery_key, length, fork, "conflict: closing the core");
+        core.close_as(Slot::Conflict { length, fork });
     }
 
     /// Closes every loaded core (root close).

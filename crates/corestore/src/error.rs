@@ -37,6 +37,18 @@ pub enum Error {
     /// The session, the core or the store was closed.
     #[error("the session or store is closed")]
     Closed,
+    /// The core was closed because two validly signed versions of it disagree at `length`
+    /// (its writer forked it without bumping the fork id; spec §9.9). See
+    /// [`CoreEvent::Conflict`](crate::CoreEvent::Conflict).
+    #[error(
+        "two conflicting signatures exist for length {length} (fork {fork}): the core was closed"
+    )]
+    Conflict {
+        /// The length at which the trees differ.
+        length: u64,
+        /// The fork both trees claim.
+        fork: u64,
+    },
     /// An option combination that makes no sense (documented where returned).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),

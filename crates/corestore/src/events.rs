@@ -1,4 +1,4 @@
-//! Store events (corestore 6 `core-open` / `core-close`, spec §6.10): [`StoreEvent`] and the
+//! Store events (corestore 6 `core-open` / `core-close`, spec §6.10, and conflicts, §9.9): [`StoreEvent`] and the
 //! channels that carry them to store sessions ([`Corestore::events`](crate::Corestore::events)).
 //!
 //! As in corestore 6, an event reaches the session whose `get` loaded the core, every session
@@ -34,6 +34,20 @@ pub enum StoreEvent {
         key: Key,
         /// Its discovery key.
         discovery_key: DiscoveryKey,
+    },
+    /// A peer proved that the core's writer signed two different trees at `length` on the
+    /// same fork (hypercore's `conflict`). The core's channels were closed and the core was
+    /// closed with every session (a `CoreClose` follows); see
+    /// [`CoreEvent::Conflict`](crate::CoreEvent::Conflict).
+    Conflict {
+        /// The core key.
+        key: Key,
+        /// Its discovery key.
+        discovery_key: DiscoveryKey,
+        /// The length at which the trees differ.
+        length: u64,
+        /// The fork both trees claim.
+        fork: u64,
     },
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, broadcast};
 
 use crate::core::{CoreEvent, LoadedCore, Registry, lock};
 use crate::error::{Error, Result};
+use crate::extension::{Encoding, Extension};
 
 /// Most blocks a caching session keeps.
 const CACHE_BLOCKS: usize = 65_536;
@@ -76,6 +77,8 @@ pub(crate) struct SessionInner {
 struct Held {
     permit: Option<OwnedSemaphorePermit>,
     wants: Vec<u64>,
+    /// Extension registrations (name, id), ended with the session.
+    extensions: Vec<(Arc<str>, u64)>,
 }
 
 /// Blocks read by a caching session, keyed by (fork, index).
@@ -124,6 +127,9 @@ impl SessionInner {
         if let Some(held) = held {
             for id in held.wants {
                 self.core.unwant(id);
+            }
+            for (name, id) in held.extensions {
+                self.core.unregister_extension(&name, id);
             }
         }
         self.registry.release_session(&self.core);
@@ -575,9 +581,61 @@ impl Hypercore {
         Ok(Self { inner })
     }
 
-    /// A receiver of the core's events (appends, truncations, peers, downloads, uploads).
+    /// A receiver of the core's events (appends, truncations, peers, downloads, uploads,
+    /// conflicts).
     pub fn events(&self) -> broadcast::Receiver<CoreEvent> {
         self.core().subscribe()
+    }
+
+    /// Registers the extension `name` on this core (hypercore's `registerExtension`, spec
+    /// §9.10): the returned [`Extension`] sends messages under that name to the peers that
+    /// have the core's channel open and receives theirs. The latest live registration of a
+    /// name receives; the registration ends when the [`Extension`] is dropped or this session
+    /// closes.
+    ///
+    /// Messages travel as hypercore's default extension encoding (compact-encoding
+    /// `buffer`), so JavaScript handlers registered without an `encoding` understand them;
+    /// see [`Hypercore::register_raw_extension`] for raw bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::InvalidArgument`] for an empty name or one longer than
+    /// 1024 bytes.
+    pub fn register_extension(&self, name: &str) -> Result<Extension> {
+        self.register_extension_as(name, Encoding::Buffer)
+    }
+
+    /// [`Hypercore::register_extension`] whose messages travel as raw bytes (JavaScript
+    /// `registerExtension(name, { encoding: c.raw })`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Hypercore::register_extension`].
+    pub fn register_raw_extension(&self, name: &str) -> Result<Extension> {
+        self.register_extension_as(name, Encoding::Raw)
+    }
+
+    fn register_extension_as(&self, name: &str, encoding: Encoding) -> Result<Extension> {
+        self.check_open()?;
+        let ext = Extension::register(self.core(), name, encoding)?;
+        lock(&self.inner.held)
+            .get_or_insert_with(Box::default)
+            .extensions
+            .push(ext.registration());
+        // A session that closed meanwhile did not see this registration: end it here.
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(ext)
+    }
+
+    /// The static public keys of the peers that have this core's channel open (the keys
+    /// [`Extension::send`] addresses).
+    pub fn peer_keys(&self) -> Vec<[u8; 32]> {
+        let mut keys: Vec<[u8; 32]> = self.core().peer_info().remotes.into_values().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     /// Closes the session (also done on drop); the core closes with its last session.

@@ -16,7 +16,7 @@
 //! - [`Corestore`]: a store or a session of it ([`Corestore::namespace`],
 //!   [`Corestore::session`]); [`Corestore::get`] opens cores.
 //! - [`Hypercore`]: a session on one core: append, read (waiting for peers), download, update,
-//!   truncate, clear, snapshots, [`CoreEvent`]s.
+//!   truncate, clear, snapshots, [`CoreEvent`]s, [`Extension`]s.
 //! - [`GetOptions`], [`StoreOptions`], [`SessionOptions`]: what to open and how.
 //! - [`ReplicationHandle`]: a running replication stream; [`ReplicateOptions`] configures one.
 //! - [`StoreEvent`], [`StoredCore`]: store events and listed cores.
@@ -76,6 +76,14 @@
 //!   it lingers on them first ([`StoreOptions::linger`], 20–40 s by default as hypercore 10),
 //!   then closes with its channels. A core a remote peer asked for stays while its channel
 //!   does.
+//! - **Extensions** ([`Hypercore::register_extension`]): named messages on a core's channels,
+//!   to every peer or one, in hypercore's default encoding so JavaScript handlers read them;
+//!   the latest registration of a name receives, through a bounded queue.
+//! - **Conflicts**: a proof from a peer that does not verify pauses that peer and probes it
+//!   (request id 0). If it proves a second, validly signed history at the same length and fork,
+//!   every peer gets our proof, the core's channels close, and the core closes with all its
+//!   sessions ([`CoreEvent::Conflict`], [`StoreEvent::Conflict`], then [`Error::Conflict`] on
+//!   every call), as hypercore 10.
 //! - **Store-level**: [`Corestore::events`] (`core-open` / `core-close`),
 //!   [`Corestore::suspend`] / [`Corestore::resume`], [`Corestore::namespace_of`] (a namespace
 //!   bootstrapped from a core), [`Corestore::list_cores`].
@@ -91,6 +99,7 @@
 mod core;
 mod error;
 mod events;
+mod extension;
 mod hypercore;
 mod list;
 mod options;
@@ -102,6 +111,7 @@ mod worker;
 pub use crate::core::CoreEvent;
 pub use crate::error::{Error, Result};
 pub use crate::events::StoreEvent;
+pub use crate::extension::{Extension, MAX_EXTENSION_MESSAGE};
 pub use crate::hypercore::{Download, Hypercore, Info};
 pub use crate::list::StoredCore;
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};

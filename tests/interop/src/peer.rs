@@ -145,10 +145,38 @@ impl JsPeer {
         storage: PeerStorage,
         bound: Duration,
     ) -> Result<Self> {
+        Self::spawn_with(version, storage, None, bound).await
+    }
+
+    /// [`JsPeer::spawn`] with a fixed primary key (`--primary-key`), so that named cores get
+    /// the keys a Rust store with the same primary key derives.
+    ///
+    /// # Errors
+    ///
+    /// As [`JsPeer::spawn`].
+    pub async fn spawn_with_primary_key(
+        version: CorestoreVersion,
+        storage: PeerStorage,
+        primary_key: [u8; 32],
+        bound: Duration,
+    ) -> Result<Self> {
+        Self::spawn_with(version, storage, Some(primary_key), bound).await
+    }
+
+    async fn spawn_with(
+        version: CorestoreVersion,
+        storage: PeerStorage,
+        primary_key: Option<[u8; 32]>,
+        bound: Duration,
+    ) -> Result<Self> {
         require_node_modules()?;
         let mut cmd = Command::new("node");
         cmd.arg(js_dir().join("peer.mjs"))
             .args(["--corestore", version.arg()]);
+        if let Some(key) = primary_key {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            cmd.args(["--primary-key", &hex]);
+        }
         match &storage {
             PeerStorage::Memory => {
                 cmd.arg("--memory");

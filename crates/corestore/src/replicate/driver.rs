@@ -24,8 +24,10 @@ use tracing::{debug, trace};
 
 use crate::core::{CoreEvent, LoadedCore, Signal};
 use crate::error::{Error, Result};
+use crate::extension::Outgoing;
 use crate::store::Root;
 
+mod conflict;
 mod fetch;
 mod io;
 mod serve;
@@ -52,6 +54,9 @@ struct Attached {
     refused: HashSet<u64>,
     /// Segments we sent `want` for.
     wanted: HashSet<u64>,
+    /// A proof from the remote failed to verify: no more requests until a conflict probe
+    /// says our trees agree.
+    paused: bool,
 }
 
 /// What changed in a core during one round.
@@ -341,6 +346,7 @@ impl Driver {
                 requested: HashSet::new(),
                 refused: HashSet::new(),
                 wanted: HashSet::new(),
+                paused: false,
             },
         );
     }
@@ -354,6 +360,7 @@ impl Driver {
                     p.synced = p.synced.saturating_sub(1);
                 }
                 p.lengths.remove(&self.id);
+                p.remotes.remove(&self.id);
             });
             a.core.emit(CoreEvent::PeerRemove {
                 remote_public_key: self.remote,
@@ -402,6 +409,8 @@ impl Driver {
                         self.detach(id);
                     }
                 }
+                Signal::Conflict(conflict) => self.answer_conflict(&conflict),
+                Signal::Extension(out) => self.send_extension(&out),
                 Signal::Shutdown => {}
             }
         }
@@ -455,7 +464,11 @@ impl Driver {
             Event::CoreOpened { core: id } => {
                 if let Some(a) = self.attached.get_mut(&id) {
                     a.opened = true;
-                    a.core.update_peers(|p| p.peers += 1);
+                    let (stream, remote) = (self.id, self.remote);
+                    a.core.update_peers(|p| {
+                        p.peers += 1;
+                        p.remotes.insert(stream, remote);
+                    });
                     a.core.emit(CoreEvent::PeerAdd {
                         remote_public_key: self.remote,
                     });
@@ -517,6 +530,15 @@ impl Driver {
                 self.settle(id, request);
             }
             Event::Want { core: id, want } => self.answer_want(id, &want),
+            Event::Extension {
+                core: id,
+                name,
+                message,
+            } => {
+                if let Some(a) = self.attached.get(&id) {
+                    a.core.deliver_extension(&name, self.remote, message);
+                }
+            }
             Event::Range { core: id, .. } | Event::Bitfield { core: id, .. } => {
                 if let Some(a) = self.attached.get_mut(&id) {
                     a.refused.clear();
@@ -526,6 +548,25 @@ impl Driver {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Sends an extension message on the core's channel, if it is open (and, for a message
+    /// to one peer, if this stream's remote is that peer).
+    fn send_extension(&mut self, out: &Outgoing) {
+        if out.to.is_some_and(|to| to != self.remote) {
+            return;
+        }
+        let Some(&id) = self.by_dk.get(&out.discovery_key) else {
+            return;
+        };
+        if !self.attached.get(&id).is_some_and(|a| a.opened) {
+            return;
+        }
+        if let Some(p) = self.peer()
+            && let Err(e) = p.send_extension(id, &out.name, &out.message)
+        {
+            debug!(error = %e, name = &*out.name, "extension message not sent");
+        }
     }
 
     /// The core a remote asks for, if it is loaded or stored (counted as a user).

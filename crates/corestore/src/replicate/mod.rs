@@ -1,5 +1,5 @@
 //! Replication: one driver task per stream over the sans-IO [`Connection`] (spec §6.8,
-//! §9.3–§9.9).
+//! §9.3–§9.10).
 //!
 //! The driver is a single task that owns the transport: it writes what
 //! [`Connection::poll_transmit`] produced, reads whatever is readable (up to 256 KiB) into
@@ -17,7 +17,13 @@
 //!   to remotes that lack them);
 //! * `Synced` / `Range` / `NoData` / timeouts: at the end of the round, request what sessions
 //!   want: an eager upgrade whenever the remote is longer, and up to the per-channel inflight
-//!   limit of block requests (pipelined, 48 per core and peer by default).
+//!   limit of block requests (pipelined, 48 per core and peer by default);
+//! * a proof that fails to verify (bad checksum, signature or manifest) pauses the peer and
+//!   probes it for a conflict (§9.9); a `data` with `request == 0` and an upgrade from 0 is
+//!   checked for one. A conflict reaches every driver through the hub: each sends our proof
+//!   to its peer and closes the core's channel, then the core closes with its sessions;
+//! * `Extension`: handed to the latest registration of the name on the core (§9.10); outgoing
+//!   extension messages arrive as hub signals.
 //!
 //! Back-pressure is explicit and bounded: remote requests are answered only while less than
 //! 1 MiB of output waits for the transport (the rest queue, up to the protocol's cap on remote

@@ -1,6 +1,9 @@
-//! Integration tests of the `corestore` facade: stores, sessions and keys (`store`), and
-//! replication between stores over in-memory pipes (`replicate`). Every wait is bounded.
+//! Integration tests of the `corestore` facade: stores, sessions and keys (`store`),
+//! replication between stores over in-memory pipes (`replicate`), extensions (`extension`)
+//! and conflict detection (`conflict`). Every wait is bounded.
 
+mod conflict;
+mod extension;
 mod identity;
 mod remote;
 mod replicate;

@@ -4,7 +4,9 @@
 //! which runs `npm ci` in `tests/js` first.
 
 mod cli;
+mod conflict;
 mod disk;
+mod extension;
 mod keys;
 mod proofs;
 mod replicate;

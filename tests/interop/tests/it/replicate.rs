@@ -25,10 +25,10 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Bound on every single wait (a debug build on a loaded 2-core machine).
-const BOUND: Duration = Duration::from_secs(180);
+pub(crate) const BOUND: Duration = Duration::from_secs(180);
 /// The same bound for the JavaScript side (`timeout_ms`), a little shorter so that its own
 /// `TIMEOUT` reply (which names the command) arrives before our bound.
-const JS_TIMEOUT_MS: u64 = 170_000;
+pub(crate) const JS_TIMEOUT_MS: u64 = 170_000;
 /// Length of the core a sparse range is downloaded from.
 const SPARSE_LEN: u64 = 1000;
 /// The sparse range.
@@ -49,13 +49,13 @@ fn size_json(size: Option<usize>) -> Value {
     size.map_or(Value::Null, |s| json!(s))
 }
 
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> Result<T> {
+pub(crate) async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> Result<T> {
     tokio::time::timeout(BOUND, f)
         .await
         .map_err(|_| anyhow::anyhow!("{what}: not done within {BOUND:?}"))
 }
 
-fn str_field<'a>(v: &'a Value, field: &str) -> Result<&'a str> {
+pub(crate) fn str_field<'a>(v: &'a Value, field: &str) -> Result<&'a str> {
     v[field]
         .as_str()
         .with_context(|| format!("no string `{field}` in {v}"))
@@ -67,7 +67,7 @@ fn u64_field(v: &Value, field: &str) -> Result<u64> {
         .with_context(|| format!("no integer `{field}` in {v}"))
 }
 
-async fn rust_store(dir: Option<&tempfile::TempDir>) -> Result<Corestore> {
+pub(crate) async fn rust_store(dir: Option<&tempfile::TempDir>) -> Result<Corestore> {
     let storage = match dir {
         Some(d) => StoreStorage::dir(d.path()),
         None => StoreStorage::memory(),
@@ -75,7 +75,7 @@ async fn rust_store(dir: Option<&tempfile::TempDir>) -> Result<Corestore> {
     Ok(Corestore::new(storage, StoreOptions::new()).await?)
 }
 
-async fn js_peer(version: CorestoreVersion) -> Result<JsPeer> {
+pub(crate) async fn js_peer(version: CorestoreVersion) -> Result<JsPeer> {
     JsPeer::spawn(version, PeerStorage::Memory, BOUND).await
 }
 
@@ -96,7 +96,12 @@ async fn rust_append(core: &Hypercore, from: u64, to: u64, size: Option<usize>) 
 }
 
 /// Creates a JS core by name with `blocks` deterministic blocks; returns the `create` reply.
-async fn js_create(js: &JsPeer, name: &str, blocks: u64, size: Option<usize>) -> Result<Value> {
+pub(crate) async fn js_create(
+    js: &JsPeer,
+    name: &str,
+    blocks: u64,
+    size: Option<usize>,
+) -> Result<Value> {
     let reply = js
         .call_ok(
             "create",
@@ -114,7 +119,7 @@ async fn js_create(js: &JsPeer, name: &str, blocks: u64, size: Option<usize>) ->
 
 /// Connects the Rust store and the JS peer over one TCP connection. `rust_initiator` is the
 /// Noise role of the Rust side; `rust_dials` says who opens the TCP connection.
-async fn connect(
+pub(crate) async fn connect(
     js: &JsPeer,
     store: &Corestore,
     rust_initiator: bool,
@@ -161,7 +166,7 @@ async fn connect(
 }
 
 /// Closes the stream (checking it ended cleanly), the Rust store and the JS peer.
-async fn finish(handle: ReplicationHandle, store: Corestore, js: JsPeer) -> Result<()> {
+pub(crate) async fn finish(handle: ReplicationHandle, store: Corestore, js: JsPeer) -> Result<()> {
     ensure!(
         !handle.is_finished(),
         "the replication stream ended before the test finished"

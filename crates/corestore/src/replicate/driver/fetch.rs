@@ -9,6 +9,7 @@ use tracing::{debug, trace};
 
 use super::{Applied, Driver};
 use crate::core::CoreEvent;
+use crate::error::Error;
 use crate::replicate::convert;
 
 /// Blocks per availability segment (hypercore asks `want` per segment).
@@ -44,7 +45,7 @@ impl Driver {
         // Readers of manifest (non-compat, corestore 7) cores learn the manifest with their
         // first upgrade.
         let manifest = remote.has_manifest && !has_manifest;
-        if !a.opened || !remote.synced {
+        if !a.opened || !remote.synced || a.paused {
             return;
         }
         if remote.fork > fork {
@@ -122,6 +123,10 @@ impl Driver {
     }
 
     /// Verifies and stores a proof from the remote.
+    ///
+    /// A proof that does not verify pauses the peer (no more requests to it) and, on our fork,
+    /// probes it for a conflict ([`Driver::check_if_conflict`]); a conflict probe's answer
+    /// goes to [`Driver::on_conflict_proof`].
     pub(super) fn on_data(&mut self, id: CoreId, data: wire::Data) {
         let Some(a) = self.attached.get_mut(&id) else {
             return;
@@ -132,9 +137,25 @@ impl Driver {
         if let Some(index) = a.blocks.remove(&data.request) {
             a.requested.remove(&index);
         }
+        if a.core.is_conflicted() {
+            return;
+        }
+        if data.request == 0 && data.upgrade.as_ref().is_some_and(|u| u.start == 0) {
+            // Conflict proofs are always checked; only a fork proof goes on from there.
+            let reorg = a.core.with(|c| Ok(data.fork > c.fork())).unwrap_or(false);
+            self.on_conflict_proof(id, &data);
+            if !reorg {
+                return;
+            }
+        }
+        let Some(a) = self.attached.get_mut(&id) else {
+            return;
+        };
         let bytes = data.block.as_ref().map(|b| b.value.len() as u64);
         let proof = convert::proof_from_data(data);
+        let mut reorg = false;
         let result = a.core.with(|c| {
+            reorg = proof.fork > c.fork();
             let verified = c.verify(&proof)?;
             Ok(c.apply(verified)?)
         });
@@ -168,8 +189,29 @@ impl Driver {
                 });
                 round.blocks.extend(applied.block);
             }
-            Err(e) => debug!(error = %e, "proof rejected"),
+            Err(e) => {
+                debug!(error = %e, "proof rejected");
+                if peer_fault(&e) {
+                    self.check_if_conflict(id, reorg);
+                }
+            }
         }
         self.dirty.insert(id);
     }
+}
+
+/// Whether a rejected proof calls for a conflict probe. hypercore probes on every error but
+/// `INVALID_OPERATION`, which it raises for proofs of the wrong shape (an unexpected node, an
+/// upgrade that does not fit); what is left are proofs that hash to something other than the
+/// tree we trust: a checksum mismatch, a bad signature, a manifest that is not the key's.
+/// Proofs that went stale because our own state moved, and local storage failures, are not
+/// the peer's doing.
+fn peer_fault(e: &Error) -> bool {
+    use hypercore_lite::VerifyError::{BadSignature, ChecksumMismatch, InvalidManifest};
+    matches!(
+        e,
+        Error::Core(hypercore_lite::Error::Verification(
+            BadSignature | ChecksumMismatch { .. } | InvalidManifest
+        ))
+    )
 }
