@@ -33,7 +33,8 @@ use crate::storage::Storage;
 /// ```
 #[derive(Debug, Clone)]
 pub struct DirectoryProvider {
-    root: PathBuf,
+    /// Shared with every [`FileStorage`] opened here.
+    root: Arc<Path>,
     pool: Arc<FilePool>,
 }
 
@@ -51,7 +52,7 @@ impl DirectoryProvider {
     /// A store rooted at `root` drawing descriptors from a (possibly shared) `pool`.
     pub fn with_pool(root: impl Into<PathBuf>, pool: Arc<FilePool>) -> Self {
         Self {
-            root: root.into(),
+            root: Arc::from(root.into()),
             pool,
         }
     }
@@ -76,7 +77,7 @@ impl DirectoryProvider {
         FileStorage::open_with_root(
             &self.pool,
             self.root.join(name),
-            Some(self.root.clone()),
+            Some(Arc::clone(&self.root)),
             options,
         )
     }
@@ -101,7 +102,7 @@ impl Provider for DirectoryProvider {
         validate_prefix(prefix)?;
         let mut names = Vec::new();
         let start = if prefix.is_empty() {
-            self.root.clone()
+            self.root.to_path_buf()
         } else {
             self.root.join(prefix)
         };

@@ -1,13 +1,13 @@
 //! [`FileStorage`]: one file accessed with positional I/O (`pread`/`pwrite`), the counterpart
 //! of random-access-file. Unix only.
 
+use std::fmt;
 use std::fs::{self, File, TryLockError};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::{fmt, mem};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::error::{Error, Op, Result};
 use crate::pool::{FilePool, PooledFile};
@@ -40,15 +40,19 @@ const UNCHECKED_READ_TO_VEC: u64 = 1 << 20;
 ///   [`DirectoryProvider`](crate::DirectoryProvider), the parent directories it leaves empty (up
 ///   to the provider's root), like random-access-file's `rmdir` option.
 pub struct FileStorage {
-    path: PathBuf,
+    /// Boxed (no spare capacity): a store keeps several handles per core, thousands of cores.
+    path: Box<Path>,
     pool: Arc<FilePool>,
     id: u64,
     locked: bool,
     closed: AtomicBool,
-    /// Where [`Storage::unlink`] stops removing empty parent directories.
-    root: Option<PathBuf>,
-    /// Directories whose entries this handle created and has not yet synced.
-    unsynced_dirs: Mutex<Vec<PathBuf>>,
+    /// Where [`Storage::unlink`] stops removing empty parent directories (shared by every
+    /// handle of a provider).
+    root: Option<Arc<Path>>,
+    /// Directories whose entries this handle created and has not yet synced, as a number of
+    /// levels: they are always the file's parent and the next `n - 1` ancestors above it
+    /// (each created directory adds an entry to its parent), so a count describes them exactly.
+    unsynced_levels: AtomicU8,
 }
 
 impl FileStorage {
@@ -77,17 +81,17 @@ impl FileStorage {
     pub(crate) fn open_with_root(
         pool: &Arc<FilePool>,
         path: PathBuf,
-        root: Option<PathBuf>,
+        root: Option<Arc<Path>>,
         options: &OpenOptions,
     ) -> Result<Self> {
         let storage = Self {
-            path,
+            path: path.into_boxed_path(),
             pool: Arc::clone(pool),
             id: pool.next_id(),
             locked: options.lock,
             closed: AtomicBool::new(false),
             root,
-            unsynced_dirs: Mutex::default(),
+            unsynced_levels: AtomicU8::new(0),
         };
         if options.lock {
             let file = storage
@@ -97,7 +101,7 @@ impl FileStorage {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::Locked {
-                        path: storage.path.clone(),
+                        path: storage.path.to_path_buf(),
                     });
                 }
                 Err(TryLockError::Error(e)) => return Err(storage.io(Op::Lock, e)),
@@ -165,38 +169,30 @@ impl FileStorage {
             Err(_) if !create => return Ok(None),
             Err(_) => {}
         }
-        let parent = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
+        let parent = self.parent();
         // Every directory whose entries change must be synced: the file's parent, and the parent
-        // of each directory created here.
-        let mut dirs = vec![parent.to_path_buf()];
-        for dir in parent.ancestors().filter(|d| !d.as_os_str().is_empty()) {
-            if dir.try_exists().unwrap_or(true) {
-                break;
-            }
-            dirs.extend(
-                dir.parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map(Path::to_path_buf),
-            );
-        }
+        // of each directory created here — a chain of ancestors, counted in levels.
+        let missing = parent
+            .ancestors()
+            .filter(|d| !d.as_os_str().is_empty())
+            .take_while(|d| !d.try_exists().unwrap_or(true))
+            .count();
+        let levels = u8::try_from(missing.saturating_add(1)).unwrap_or(u8::MAX);
         fs::create_dir_all(parent).map_err(|e| Error::io(Op::Open, Some(parent), e))?;
         let file = options
             .create(true)
             .open(&self.path)
             .map_err(|e| self.io(Op::Open, e))?;
-        let mut unsynced = self
-            .unsynced_dirs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for dir in dirs {
-            if !unsynced.contains(&dir) {
-                unsynced.push(dir);
-            }
-        }
+        self.unsynced_levels.fetch_max(levels, Ordering::AcqRel);
         Ok(Some(file))
+    }
+
+    /// The file's parent directory (`.` for a bare file name).
+    fn parent(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
     }
 
     fn size(&self, file: &File, op: Op) -> Result<u64> {
@@ -204,14 +200,16 @@ impl FileStorage {
     }
 
     fn sync_dirs(&self) -> Result<()> {
-        let mut unsynced = self
-            .unsynced_dirs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let dirs = mem::take(&mut *unsynced);
-        for (i, dir) in dirs.iter().enumerate() {
+        let levels = self.unsynced_levels.swap(0, Ordering::AcqRel);
+        let dirs = self
+            .parent()
+            .ancestors()
+            .filter(|d| !d.as_os_str().is_empty())
+            .take(usize::from(levels));
+        for dir in dirs {
             if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-                unsynced.extend_from_slice(&dirs[i..]);
+                // Syncing a directory twice is harmless: keep them all for the next sync.
+                self.unsynced_levels.fetch_max(levels, Ordering::AcqRel);
                 return Err(Error::io(Op::Sync, Some(dir), e));
             }
         }
@@ -331,10 +329,7 @@ impl Storage for FileStorage {
 
     fn unlink(&self) -> Result<()> {
         self.close()?;
-        self.unsynced_dirs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.unsynced_levels.store(0, Ordering::Release);
         match fs::remove_file(&self.path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -342,7 +337,7 @@ impl Storage for FileStorage {
         }
         if let Some(root) = &self.root {
             let mut dir = self.path.parent();
-            while let Some(d) = dir.filter(|d| d.starts_with(root) && *d != root.as_path()) {
+            while let Some(d) = dir.filter(|d| d.starts_with(root) && *d != &**root) {
                 if fs::remove_dir(d).is_err() {
                     break; // Not empty (or already gone): stop.
                 }
@@ -390,7 +385,23 @@ mod tests {
         f.write(3, b"xy").unwrap();
         f.sync().unwrap();
         assert_eq!(f.read_to_vec(0, 5).unwrap(), b"\0\0\0xy");
-        assert!(f.unsynced_dirs.lock().unwrap().is_empty());
+        assert_eq!(f.unsynced_levels.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn created_directories_are_counted_up_to_the_first_existing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        let f = FileStorage::open(dir.path().join("a/b/c/file"), &OpenOptions::new()).unwrap();
+        f.write(0, b"x").unwrap();
+        // c (new file entry), b (new entry c), a (new entry b); `a` existed, so its parent did
+        // not change.
+        assert_eq!(f.unsynced_levels.load(Ordering::Acquire), 3);
+        let g = FileStorage::open(dir.path().join("a/b/c/other"), &OpenOptions::new()).unwrap();
+        g.write(0, b"y").unwrap();
+        assert_eq!(g.unsynced_levels.load(Ordering::Acquire), 1);
+        f.sync().unwrap();
+        assert_eq!(f.unsynced_levels.load(Ordering::Acquire), 0);
     }
 
     #[test]
@@ -420,7 +431,7 @@ mod tests {
             FileStorage::open_with_root(
                 &pool,
                 root.join(name),
-                Some(root.clone()),
+                Some(Arc::from(root.as_path())),
                 &OpenOptions::new(),
             )
             .unwrap()
