@@ -38,7 +38,7 @@ use channel::{CoreChannel, Inflight};
 pub use channel::{CoreState, RemoteState};
 
 use crate::error::{ApiMisuse, ProtocolError};
-use crate::mux::{ChannelId, Mux, MuxConfig, MuxEvent, PendingOpen};
+use crate::mux::{ChannelId, Incoming, Mux, MuxConfig, MuxEvent, PendingOpen};
 use crate::timer::{Timer, TimerTable, Timestamp};
 use crate::wire::{
     self, Data, Extension, Handshake, Message, NoData, Range, Request, RequestBlock, RequestSeek,
@@ -575,11 +575,25 @@ impl Peer {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self
-            .mux
-            .handle_message(msg)
-            .and_then(|()| self.process_mux_events());
+        let r = self.dispatch(msg);
         r.map_err(|e| self.fail(e))
+    }
+
+    /// Handles the items of one message in order, each message borrowed from `msg` (no copy
+    /// of its payload).
+    fn dispatch(&mut self, msg: &[u8]) -> Result<(), ProtocolError> {
+        let mut incoming = Incoming::new(msg);
+        loop {
+            let item = self.mux.next_incoming(&mut incoming)?;
+            // What the items before this one produced (opens, closes, buffered messages).
+            self.process_mux_events()?;
+            let Some(m) = item else {
+                return Ok(());
+            };
+            if let Some(&core) = self.by_channel.get(&m.channel) {
+                self.on_message(core, m.message_type, m.payload)?;
+            }
+        }
     }
 
     /// The next message for the secret stream (or the plain transport).
