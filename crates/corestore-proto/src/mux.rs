@@ -374,6 +374,12 @@ impl Mux {
         )
     }
 
+    /// Whether a [`Mux::cork`] is in effect.
+    #[must_use]
+    pub fn is_corked(&self) -> bool {
+        self.corked > 0
+    }
+
     /// The next message to hand to the secret stream.
     pub fn poll_message(&mut self) -> Option<Vec<u8>> {
         self.out.pop_front()

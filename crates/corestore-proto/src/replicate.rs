@@ -234,6 +234,9 @@ pub struct Peer {
     failed: Option<ProtocolError>,
     /// Cores whose follow-up `sync` goes out on the next [`Peer::poll_message`].
     deferred_syncs: BTreeSet<CoreId>,
+    /// Encoding buffer of outgoing messages, kept while corked (a block is encoded here, then
+    /// copied into the batch); freed by [`Peer::uncork`].
+    scratch: Vec<u8>,
 }
 
 impl Peer {
@@ -252,6 +255,7 @@ impl Peer {
             events: VecDeque::new(),
             failed: None,
             deferred_syncs: BTreeSet::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -565,6 +569,7 @@ impl Peer {
 
     /// Ends a [`Peer::cork`].
     pub fn uncork(&mut self) {
+        self.scratch = Vec::new();
         self.mux.uncork();
     }
 
@@ -674,7 +679,14 @@ impl Peer {
         if self.failed.is_some() {
             return Err(ApiMisuse::Closed);
         }
-        self.mux.send(ch, m.message_type(), &m.encode())
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        m.encode_into(&mut buf);
+        let sent = self.mux.send(ch, m.message_type(), &buf);
+        if self.mux.is_corked() {
+            self.scratch = buf;
+        }
+        sent
     }
 
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {

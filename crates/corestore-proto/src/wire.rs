@@ -329,7 +329,22 @@ impl Message {
     /// Encodes the payload (without the type).
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut o = Encoder::new();
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the encoded payload (without the type) to `out`, so a caller can reuse one
+    /// buffer for many messages.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        if let Self::Data(d) = self {
+            // Room for the whole message up front: growing past a block value would copy it.
+            out.reserve(data_len_bound(d));
+        }
+        append(out, |o| self.encode_with(o));
+    }
+
+    fn encode_with(&self, o: &mut Encoder) {
         match self {
             Self::Sync(m) => {
                 let flags = u64::from(m.can_upgrade)
@@ -366,7 +381,7 @@ impl Message {
             Self::Cancel(id) => {
                 o.uint(*id);
             }
-            Self::Data(m) => encode_data(m, &mut o),
+            Self::Data(m) => encode_data(m, o),
             Self::NoData(m) => {
                 o.uint(m.request);
                 match m.reason {
@@ -399,7 +414,6 @@ impl Message {
                 o.string(&m.name).raw(&m.message);
             }
         }
-        o.into_vec()
     }
 
     /// Decodes the payload of a message of type `message_type`.
@@ -517,6 +531,28 @@ fn nodes(r: &mut Reader<'_>) -> Result<Vec<Node>, DecodeError> {
         });
     }
     Ok(out)
+}
+
+/// At least the encoded length of `m` without its manifest (a `uint` takes at most 9 bytes,
+/// a node at most 9 + 32 + 9).
+fn data_len_bound(m: &Data) -> usize {
+    const UINT: usize = 9;
+    const NODE: usize = 2 * UINT + 32;
+    let nodes = |n: &[Node]| UINT + n.len() * NODE;
+    let mut len = 3 * UINT;
+    if let Some(b) = &m.block {
+        len += 2 * UINT + b.value.len() + nodes(&b.nodes);
+    }
+    if let Some(h) = &m.hash {
+        len += UINT + nodes(&h.nodes);
+    }
+    if let Some(s) = &m.seek {
+        len += UINT + nodes(&s.nodes);
+    }
+    if let Some(u) = &m.upgrade {
+        len += 3 * UINT + nodes(&u.nodes) + nodes(&u.additional_nodes) + u.signature.len();
+    }
+    len
 }
 
 fn encode_data(m: &Data, o: &mut Encoder) {
