@@ -426,8 +426,24 @@ impl Core {
                 .collect();
             let written = self.guarded(|c| {
                 let synced = c.durability == Durability::Synced;
+                // Blocks that follow each other in the data file (a sequential download) go
+                // out as one run: small ones gathered into one write.
+                let mut run: Vec<&[u8]> = Vec::new();
+                let (mut run_at, mut run_end) = (0, 0);
                 for (_, _, offset, value, _) in &writes {
-                    c.blocks.write(*offset, value)?;
+                    if !run.is_empty() && *offset != run_end {
+                        c.blocks.write_all(run_at, &run)?;
+                        run.clear();
+                    }
+                    if run.is_empty() {
+                        run_at = *offset;
+                        run_end = *offset;
+                    }
+                    run.push(value);
+                    run_end += value.len() as u64;
+                }
+                if !run.is_empty() {
+                    c.blocks.write_all(run_at, &run)?;
                 }
                 if synced {
                     c.blocks.sync()?;

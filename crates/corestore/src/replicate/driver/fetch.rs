@@ -8,7 +8,7 @@ use corestore_proto::wire::{self, RequestBlock};
 use tracing::{debug, trace};
 
 use super::{Applied, Driver};
-use crate::core::CoreEvent;
+use crate::core::{CoreEvent, LoadedCore};
 use crate::replicate::convert;
 
 /// Blocks per availability segment (hypercore asks `want` per segment).
@@ -121,7 +121,10 @@ impl Driver {
         }
     }
 
-    /// Verifies and stores a proof from the remote.
+    /// Verifies a proof from the remote. A proof of one block (nothing else) is kept with the
+    /// others of this round and stored with them by [`Driver::apply_verified`] (one oplog write
+    /// per core per round); any other proof first stores those, then itself, so proofs are
+    /// applied in the order they arrived.
     pub(super) fn on_data(&mut self, id: CoreId, data: wire::Data) {
         let Some(a) = self.attached.get_mut(&id) else {
             return;
@@ -132,16 +135,78 @@ impl Driver {
         if let Some(index) = a.blocks.remove(&data.request) {
             a.requested.remove(&index);
         }
+        self.dirty.insert(id);
         let bytes = data.block.as_ref().map(|b| b.value.len() as u64);
+        let block_only = data.block.is_some()
+            && data.upgrade.is_none()
+            && data.manifest.is_none()
+            && data.seek.is_none()
+            && data.hash.is_none();
         let proof = convert::proof_from_data(data);
-        let result = a.core.with(|c| {
+        let core = Arc::clone(&a.core);
+        if block_only {
+            match core.with(|c| Ok(c.verify(&proof)?)) {
+                Ok(batch) if !batch.is_upgrade() => {
+                    self.verified.push(Verified {
+                        id,
+                        core,
+                        batch,
+                        bytes,
+                    });
+                }
+                Ok(batch) => {
+                    self.apply_verified();
+                    let result = core.with(|c| Ok(c.apply(batch)?));
+                    self.on_applied(id, &core, result, bytes);
+                }
+                Err(e) => debug!(error = %e, "proof rejected"),
+            }
+            return;
+        }
+        self.apply_verified();
+        let result = core.with(|c| {
             let verified = c.verify(&proof)?;
             Ok(c.apply(verified)?)
         });
+        self.on_applied(id, &core, result, bytes);
+    }
+
+    /// Stores the block proofs verified this round: one [`Core::apply_batch`] per core, in the
+    /// order they arrived.
+    ///
+    /// [`Core::apply_batch`]: hypercore_lite::Core::apply_batch
+    pub(super) fn apply_verified(&mut self) {
+        let mut verified = std::mem::take(&mut self.verified);
+        while !verified.is_empty() {
+            let id = verified[0].id;
+            let core = Arc::clone(&verified[0].core);
+            let (mine, rest): (Vec<Verified>, Vec<Verified>) =
+                verified.into_iter().partition(|v| v.id == id);
+            verified = rest;
+            let (batches, bytes): (Vec<_>, Vec<_>) =
+                mine.into_iter().map(|v| (v.batch, v.bytes)).unzip();
+            match core.with(|c| Ok(c.apply_batch(batches))) {
+                Ok(results) => {
+                    for (result, bytes) in results.into_iter().zip(bytes) {
+                        self.on_applied(id, &core, result.map_err(Into::into), bytes);
+                    }
+                }
+                Err(e) => debug!(error = %e, "proofs not stored"),
+            }
+        }
+    }
+
+    /// Reports a stored proof (events, and the blocks to announce at the end of the round).
+    fn on_applied(
+        &mut self,
+        id: CoreId,
+        core: &Arc<LoadedCore>,
+        result: crate::error::Result<hypercore_lite::Applied>,
+        bytes: Option<u64>,
+    ) {
         match result {
             Ok(applied) => {
                 trace!(block = ?applied.block, length = applied.length, "applied");
-                let core = &a.core;
                 if let Some(ancestors) = applied.ancestors {
                     // Blocks stored earlier this round are announced now, as far as the
                     // reorg kept them.
@@ -170,6 +235,14 @@ impl Driver {
             }
             Err(e) => debug!(error = %e, "proof rejected"),
         }
-        self.dirty.insert(id);
     }
+}
+
+/// A block proof verified this round and not stored yet.
+pub(super) struct Verified {
+    id: CoreId,
+    core: Arc<LoadedCore>,
+    batch: hypercore_lite::VerifiedBatch,
+    /// The block's size, for the download event.
+    bytes: Option<u64>,
 }
