@@ -2,7 +2,8 @@
 //!
 //! [`FrameDecoder`] reassembles frames across arbitrary chunking. The announced length is checked
 //! against a maximum *before* any buffer for the body is reserved, so a peer cannot make us
-//! allocate more than `max_frame + 3` bytes per stream.
+//! hold more than one body of at most `max_frame` bytes per stream, plus, while it is sending,
+//! the previous body's buffer kept for reuse ([`FrameDecoder::recycle`]).
 
 use crate::error::ProtocolError;
 
