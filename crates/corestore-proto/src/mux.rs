@@ -338,6 +338,52 @@ impl Mux {
 
     /// Refuses an item of `item_len` bytes that would not fit one message on its own
     /// (`uint lid || item`).
+    /// Sends one message whose payload `encode` writes straight into the corked batch (no
+    /// buffer in between); `len` is the payload's exact length. Should `encode` write another
+    /// length, the item is taken back and sent from a buffer instead, so the batch stays
+    /// well-formed either way.
+    pub fn send_with(
+        &mut self,
+        channel: ChannelId,
+        message_type: u64,
+        len: usize,
+        encode: impl Fn(&mut Encoder),
+    ) -> Result<(), ApiMisuse> {
+        if !matches!(self.local.get(slot(channel.0)), Some(Some(_))) {
+            return Err(ApiMisuse::UnknownChannel);
+        }
+        let lid = channel.0;
+        self.check_len(lid, uint_len(message_type) + len)?;
+        if self.corked == 0 {
+            let mut msg = Encoder::with_capacity(uint_len(lid) + uint_len(message_type) + len);
+            msg.uint(lid).uint(message_type);
+            encode(&mut msg);
+            self.out.push_back(msg.into_vec());
+            return Ok(());
+        }
+        let item_len = uint_len(message_type) + len;
+        self.make_room(item_len);
+        let before = self.batch.len();
+        let (items, prev) = (self.batch_items, self.batch_prev);
+        let mut enc = self.begin_item(lid, item_len);
+        enc.uint(message_type);
+        let start = enc.len();
+        encode(&mut enc);
+        let wrote = enc.len() - start;
+        self.batch = enc.into_vec();
+        if wrote == len {
+            self.end_item(lid, item_len);
+            return Ok(());
+        }
+        // Not the announced length: take the item back and send what was encoded.
+        let payload = self.batch.get(start..).unwrap_or_default().to_vec();
+        self.batch.truncate(before);
+        (self.batch_items, self.batch_prev) = (items, prev);
+        self.check_len(lid, uint_len(message_type) + payload.len())?;
+        self.write(lid, Some(message_type), &payload);
+        Ok(())
+    }
+
     fn check_len(&self, lid: u64, item_len: usize) -> Result<(), ApiMisuse> {
         let got = item_len + uint_len(lid);
         if got > self.config.max_message_len {
@@ -701,33 +747,50 @@ impl Mux {
             self.out.push_back(msg.into_vec());
             return;
         }
+        self.make_room(item_len);
+        let mut enc = self.begin_item(lid, item_len);
+        if let Some(p) = prefix {
+            enc.uint(p);
+        }
+        enc.raw(payload);
+        self.batch = enc.into_vec();
+        self.end_item(lid, item_len);
+    }
+
+    /// Flushes the corked batch early at `MAX_BATCH` (as protomux does), and before an item of
+    /// `item_len` bytes would make it outgrow one message.
+    fn make_room(&mut self, item_len: usize) {
         let cost = item_len + BATCH_ITEM_OVERHEAD;
-        // Flush early at `MAX_BATCH` (as protomux does), and before the batch would outgrow
-        // one message.
         if self.batch_items > 0
             && (self.batch_len >= MAX_BATCH
                 || BATCH_HEADER + self.batch_len + cost > self.config.max_message_len)
         {
             self.flush_batch();
         }
+    }
+
+    /// The batch with the framing of the next item written (batch header or channel switch,
+    /// then the item's length); the item's bytes follow, then [`Mux::end_item`].
+    fn begin_item(&mut self, lid: u64, item_len: usize) -> Encoder {
         let mut enc = Encoder::from_vec(std::mem::take(&mut self.batch));
         if self.batch_items == 0 {
             // Channel 0, type 0 (batch), then the first channel id.
             self.batch_first = lid;
+            let cost = item_len + BATCH_ITEM_OVERHEAD;
             enc = Encoder::with_capacity(BATCH_RESERVE.max(BATCH_HEADER + cost));
             enc.uint(0).uint(0).uint(lid);
         } else if lid != self.batch_prev {
             enc.uint(0).uint(lid);
         }
         enc.uint(item_len as u64);
-        if let Some(p) = prefix {
-            enc.uint(p);
-        }
-        enc.raw(payload);
-        self.batch = enc.into_vec();
+        enc
+    }
+
+    /// Counts an item written after [`Mux::begin_item`].
+    fn end_item(&mut self, lid: u64, item_len: usize) {
         self.batch_prev = lid;
         self.batch_items += 1;
-        self.batch_len += cost;
+        self.batch_len += item_len + BATCH_ITEM_OVERHEAD;
     }
 
     /// Sends the corked batch as one message.

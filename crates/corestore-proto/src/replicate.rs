@@ -679,6 +679,12 @@ impl Peer {
         if self.failed.is_some() {
             return Err(ApiMisuse::Closed);
         }
+        if let Some(len) = m.encoded_len() {
+            // A data message goes straight into the batch: its block is copied once.
+            return self
+                .mux
+                .send_with(ch, m.message_type(), len, |o| m.encode_with(o));
+        }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         m.encode_into(&mut buf);

@@ -17,7 +17,7 @@ pub use manifest::{Manifest, Prologue, Signer};
 use corestore_keys::Key;
 use corestore_keys::compact::Encoder;
 
-use crate::codec::{MAX_ARRAY_LEN, Reader, append};
+use crate::codec::{MAX_ARRAY_LEN, Reader, append, uint_len};
 use crate::error::DecodeError;
 
 /// Bounds applied while decoding, before any allocation.
@@ -339,12 +339,23 @@ impl Message {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         if let Self::Data(d) = self {
             // Room for the whole message up front: growing past a block value would copy it.
-            out.reserve(data_len_bound(d));
+            out.reserve(data_len(d));
         }
         append(out, |o| self.encode_with(o));
     }
 
-    fn encode_with(&self, o: &mut Encoder) {
+    /// The exact length [`Message::encode`] gives, when it is known without encoding (every
+    /// `data` message without a manifest).
+    #[must_use]
+    pub fn encoded_len(&self) -> Option<usize> {
+        match self {
+            Self::Data(d) if d.manifest.is_none() => Some(data_len(d)),
+            _ => None,
+        }
+    }
+
+    /// Writes the payload to `o` (what [`Message::encode`] returns).
+    pub fn encode_with(&self, o: &mut Encoder) {
         match self {
             Self::Sync(m) => {
                 let flags = u64::from(m.can_upgrade)
@@ -533,24 +544,32 @@ fn nodes(r: &mut Reader<'_>) -> Result<Vec<Node>, DecodeError> {
     Ok(out)
 }
 
-/// At least the encoded length of `m` without its manifest (a `uint` takes at most 9 bytes,
-/// a node at most 9 + 32 + 9).
-fn data_len_bound(m: &Data) -> usize {
-    const UINT: usize = 9;
-    const NODE: usize = 2 * UINT + 32;
-    let nodes = |n: &[Node]| UINT + n.len() * NODE;
-    let mut len = 3 * UINT;
+/// The encoded length of `m` without its manifest.
+fn data_len(m: &Data) -> usize {
+    let nodes = |n: &[Node]| {
+        uint_len(n.len() as u64)
+            + n.iter()
+                .map(|x| uint_len(x.index) + uint_len(x.size) + 32)
+                .sum::<usize>()
+    };
+    let buffer = |b: &[u8]| uint_len(b.len() as u64) + b.len();
+    // The flags take one byte (five bits).
+    let mut len = 1 + uint_len(m.request) + uint_len(m.fork);
     if let Some(b) = &m.block {
-        len += 2 * UINT + b.value.len() + nodes(&b.nodes);
+        len += uint_len(b.index) + buffer(&b.value) + nodes(&b.nodes);
     }
     if let Some(h) = &m.hash {
-        len += UINT + nodes(&h.nodes);
+        len += uint_len(h.index) + nodes(&h.nodes);
     }
     if let Some(s) = &m.seek {
-        len += UINT + nodes(&s.nodes);
+        len += uint_len(s.bytes) + nodes(&s.nodes);
     }
     if let Some(u) = &m.upgrade {
-        len += 3 * UINT + nodes(&u.nodes) + nodes(&u.additional_nodes) + u.signature.len();
+        len += uint_len(u.start)
+            + uint_len(u.length)
+            + nodes(&u.nodes)
+            + nodes(&u.additional_nodes)
+            + buffer(&u.signature);
     }
     len
 }

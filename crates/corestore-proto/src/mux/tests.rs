@@ -516,3 +516,44 @@ fn next_incoming_borrows_bound_messages_in_order_with_events() {
         ]
     );
 }
+
+#[test]
+fn send_with_matches_send_and_survives_a_wrong_length() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    let ca = a.open("p", None, b"").unwrap();
+    b.open("p", None, b"").unwrap();
+    deliver(&mut a, &mut b);
+    deliver(&mut b, &mut a);
+    let (mut c, _) = (Mux::default(), ());
+    let cc = c.open("p", None, b"").unwrap();
+    drain(&mut a);
+    drain(&mut c);
+    for corked in [false, true] {
+        if corked {
+            a.cork();
+            c.cork();
+        }
+        a.send(ca, 3, b"abc").unwrap();
+        c.send_with(cc, 3, 3, |o| {
+            o.raw(b"abc");
+        })
+        .unwrap();
+        // Announced 2, wrote 4: sent as written.
+        a.send(ca, 4, b"wxyz").unwrap();
+        c.send_with(cc, 4, 2, |o| {
+            o.raw(b"wxyz");
+        })
+        .unwrap();
+        a.send(ca, 5, b"").unwrap();
+        c.send_with(cc, 5, 0, |_| {}).unwrap();
+        if corked {
+            a.uncork();
+            c.uncork();
+        }
+        assert_eq!(drain(&mut a), drain(&mut c));
+    }
+    assert_eq!(
+        c.send_with(ChannelId(9), 1, 0, |_| {}),
+        Err(ApiMisuse::UnknownChannel)
+    );
+}

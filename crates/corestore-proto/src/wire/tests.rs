@@ -353,7 +353,9 @@ proptest! {
         if let Message::Data(d) = &m
             && d.manifest.is_none()
         {
-            prop_assert!(data_len_bound(d) >= bytes.len());
+            prop_assert_eq!(m.encoded_len(), Some(bytes.len()));
+        } else {
+            prop_assert_eq!(m.encoded_len(), None);
         }
     }
 
