@@ -126,6 +126,7 @@ impl Connection {
                 StreamEvent::Message(m) => {
                     if let Some(p) = &mut self.peer {
                         let r = p.handle_message(now, &m);
+                        self.stream.recycle(m);
                         self.drain_peer();
                         if let Err(e) = r {
                             self.close(e.clone());
@@ -139,6 +140,7 @@ impl Connection {
                 }
             }
         }
+        self.stream.release_spare();
         Ok(())
     }
 

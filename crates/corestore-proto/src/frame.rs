@@ -2,7 +2,8 @@
 //!
 //! [`FrameDecoder`] reassembles frames across arbitrary chunking. The announced length is checked
 //! against a maximum *before* any buffer for the body is reserved, so a peer cannot make us
-//! allocate more than `max_frame + 3` bytes per stream.
+//! hold more than one body of at most `max_frame` bytes per stream, plus, while it is sending,
+//! the previous body's buffer kept for reuse ([`FrameDecoder::recycle`]).
 
 use crate::error::ProtocolError;
 
@@ -34,6 +35,8 @@ pub struct FrameDecoder {
     header_len: usize,
     /// The body being collected, once its length is known and accepted.
     body: Option<(usize, Vec<u8>)>,
+    /// A finished body handed back by [`FrameDecoder::recycle`], reused for the next body.
+    spare: Vec<u8>,
 }
 
 impl FrameDecoder {
@@ -45,6 +48,7 @@ impl FrameDecoder {
             header: [0; 3],
             header_len: 0,
             body: None,
+            spare: Vec::new(),
         }
     }
 
@@ -83,8 +87,29 @@ impl FrameDecoder {
                 // Reserve what arrived already (or the initial capacity), never more than
                 // announced.
                 let reserve = len.min(INITIAL_BODY_CAPACITY.max(input.len()));
-                self.body = Some((len, Vec::with_capacity(reserve)));
+                let mut body = std::mem::take(&mut self.spare);
+                body.clear();
+                body.reserve(reserve);
+                self.body = Some((len, body));
             }
+        }
+    }
+
+    /// Hands back a body [`FrameDecoder::decode`] returned, once its bytes are used, so the
+    /// next frame reuses its memory instead of allocating (and faulting in) a fresh buffer.
+    ///
+    /// Kept only while a frame is being collected (the peer is sending) and only one: a
+    /// stream that goes quiet between frames holds no spare.
+    pub fn recycle(&mut self, body: Vec<u8>) {
+        if self.is_mid_frame() && body.capacity() > self.spare.capacity() {
+            self.spare = body;
+        }
+    }
+
+    /// Drops the spare body, if any (the peer stopped between frames).
+    pub fn release_spare(&mut self) {
+        if !self.is_mid_frame() {
+            self.spare = Vec::new();
         }
     }
 
@@ -165,5 +190,35 @@ mod tests {
         assert!(out.is_empty());
         encode_frame(b"abc", &mut out).unwrap();
         assert_eq!(out, b"\x03\x00\x00abc");
+    }
+
+    #[test]
+    fn recycled_bodies_are_reused_only_mid_frame() {
+        let mut wire = Vec::new();
+        for b in [vec![1u8; 5000], vec![2u8; 3000], vec![3u8; 10]] {
+            encode_frame(&b, &mut wire).unwrap();
+        }
+        let mut dec = FrameDecoder::new(MAX_FRAME_LEN);
+        // The first frame, and the second one started.
+        let mut input = &wire[..5003 + 100];
+        let first = dec.decode(&mut input).unwrap().unwrap();
+        assert_eq!(dec.decode(&mut input).unwrap(), None);
+        assert!(dec.is_mid_frame());
+        let ptr = first.as_ptr();
+        dec.recycle(first);
+        dec.release_spare(); // mid-frame: kept
+        let mut input = &wire[5103..];
+        let second = dec.decode(&mut input).unwrap().unwrap();
+        assert_eq!(second, vec![2u8; 3000]);
+        let third = dec.decode(&mut input).unwrap().unwrap();
+        // The third body lives in the first one's memory.
+        assert_eq!(third, vec![3u8; 10]);
+        assert_eq!(third.as_ptr(), ptr);
+        assert!(third.capacity() >= 5000);
+        // Between frames nothing is kept.
+        dec.recycle(second);
+        dec.recycle(third);
+        dec.release_spare();
+        assert_eq!(dec.spare.capacity(), 0);
     }
 }

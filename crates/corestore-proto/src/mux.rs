@@ -126,6 +126,44 @@ pub enum MuxEvent {
     },
 }
 
+/// A message on a bound channel, borrowed from the message [`Mux::next_incoming`] takes apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncomingMessage<'a> {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The per-channel message type.
+    pub message_type: u64,
+    /// The encoded message.
+    pub payload: &'a [u8],
+}
+
+/// One decrypted message from the remote, taken apart item by item by [`Mux::next_incoming`].
+#[derive(Debug, Clone)]
+pub struct Incoming<'a> {
+    state: IncomingState<'a>,
+}
+
+impl<'a> Incoming<'a> {
+    /// Starts on `msg` (an empty message has no items).
+    #[must_use]
+    pub fn new(msg: &'a [u8]) -> Self {
+        Self {
+            state: IncomingState::Start(msg),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum IncomingState<'a> {
+    Start(&'a [u8]),
+    /// Inside a batch: the channel of the next item and the unread items.
+    Batch {
+        rid: u64,
+        r: Reader<'a>,
+    },
+    Done,
+}
+
 #[derive(Debug)]
 struct Local {
     key: Key,
@@ -300,6 +338,52 @@ impl Mux {
 
     /// Refuses an item of `item_len` bytes that would not fit one message on its own
     /// (`uint lid || item`).
+    /// Sends one message whose payload `encode` writes straight into the corked batch (no
+    /// buffer in between); `len` is the payload's exact length. Should `encode` write another
+    /// length, the item is taken back and sent from a buffer instead, so the batch stays
+    /// well-formed either way.
+    pub fn send_with(
+        &mut self,
+        channel: ChannelId,
+        message_type: u64,
+        len: usize,
+        encode: impl Fn(&mut Encoder),
+    ) -> Result<(), ApiMisuse> {
+        if !matches!(self.local.get(slot(channel.0)), Some(Some(_))) {
+            return Err(ApiMisuse::UnknownChannel);
+        }
+        let lid = channel.0;
+        self.check_len(lid, uint_len(message_type) + len)?;
+        if self.corked == 0 {
+            let mut msg = Encoder::with_capacity(uint_len(lid) + uint_len(message_type) + len);
+            msg.uint(lid).uint(message_type);
+            encode(&mut msg);
+            self.out.push_back(msg.into_vec());
+            return Ok(());
+        }
+        let item_len = uint_len(message_type) + len;
+        self.make_room(item_len);
+        let before = self.batch.len();
+        let (items, prev) = (self.batch_items, self.batch_prev);
+        let mut enc = self.begin_item(lid, item_len);
+        enc.uint(message_type);
+        let start = enc.len();
+        encode(&mut enc);
+        let wrote = enc.len() - start;
+        self.batch = enc.into_vec();
+        if wrote == len {
+            self.end_item(lid, item_len);
+            return Ok(());
+        }
+        // Not the announced length: take the item back and send what was encoded.
+        let payload = self.batch.get(start..).unwrap_or_default().to_vec();
+        self.batch.truncate(before);
+        (self.batch_items, self.batch_prev) = (items, prev);
+        self.check_len(lid, uint_len(message_type) + payload.len())?;
+        self.write(lid, Some(message_type), &payload);
+        Ok(())
+    }
+
     fn check_len(&self, lid: u64, item_len: usize) -> Result<(), ApiMisuse> {
         let got = item_len + uint_len(lid);
         if got > self.config.max_message_len {
@@ -336,6 +420,12 @@ impl Mux {
         )
     }
 
+    /// Whether a [`Mux::cork`] is in effect.
+    #[must_use]
+    pub fn is_corked(&self) -> bool {
+        self.corked > 0
+    }
+
     /// The next message to hand to the secret stream.
     pub fn poll_message(&mut self) -> Option<Vec<u8>> {
         self.out.pop_front()
@@ -347,47 +437,104 @@ impl Mux {
     }
 
     /// Handles one decrypted message from the remote. Empty messages are ignored.
+    ///
+    /// Messages on bound channels are copied into [`MuxEvent::Message`]; a caller that can
+    /// use them while `msg` is borrowed avoids the copy with [`Mux::next_incoming`].
     pub fn handle_message(&mut self, msg: &[u8]) -> Result<(), ProtocolError> {
-        if msg.is_empty() {
-            return Ok(());
+        let mut incoming = Incoming::new(msg);
+        while let Some(m) = self.next_incoming(&mut incoming)? {
+            self.events.push_back(MuxEvent::Message {
+                channel: m.channel,
+                message_type: m.message_type,
+                payload: m.payload.to_vec(),
+            });
         }
-        let mut r = Reader::new(msg);
-        let rid = r.uint()?;
-        self.dispatch(rid, &mut r, true)
+        Ok(())
     }
 
-    fn dispatch(
+    /// Takes the next item of a message apart (a batch holds several). Control items and
+    /// messages for pending channels are handled as [`Mux::handle_message`] does, their events
+    /// queued for [`Mux::poll_event`]; a message on a bound channel is returned borrowed from
+    /// the message, after the events of the items before it. `Ok(None)`: the message is done.
+    ///
+    /// Callers that want the events in order drain [`Mux::poll_event`] before using each
+    /// returned message. After an error the rest of the message is not handled.
+    pub fn next_incoming<'a>(
+        &mut self,
+        incoming: &mut Incoming<'a>,
+    ) -> Result<Option<IncomingMessage<'a>>, ProtocolError> {
+        loop {
+            match std::mem::replace(&mut incoming.state, IncomingState::Done) {
+                IncomingState::Done => return Ok(None),
+                IncomingState::Start(msg) => {
+                    if msg.is_empty() {
+                        return Ok(None);
+                    }
+                    let mut r = Reader::new(msg);
+                    let rid = r.uint()?;
+                    let ty = r.uint()?;
+                    if rid == 0 && ty == 0 {
+                        let first = r.uint()?;
+                        incoming.state = IncomingState::Batch { rid: first, r };
+                        continue;
+                    }
+                    if let Some(m) = self.dispatch(rid, ty, r)? {
+                        return Ok(Some(m));
+                    }
+                }
+                IncomingState::Batch { mut rid, mut r } => {
+                    if r.is_empty() {
+                        return Ok(None);
+                    }
+                    let len = r.uint()?;
+                    if len == 0 {
+                        rid = r.uint()?;
+                        incoming.state = IncomingState::Batch { rid, r };
+                        continue;
+                    }
+                    let len = usize::try_from(len).map_err(|_| DecodeError::UnexpectedEnd)?;
+                    // protomux clamps an overlong item to the end of the batch.
+                    let item = r.bytes(len.min(r.remaining().len()))?;
+                    incoming.state = IncomingState::Batch { rid, r };
+                    let mut ir = Reader::new(item);
+                    let ty = ir.uint()?;
+                    // A batch inside a batch is ignored, as protomux does.
+                    if rid == 0 && ty == 0 {
+                        continue;
+                    }
+                    if let Some(m) = self.dispatch(rid, ty, ir)? {
+                        return Ok(Some(m));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one item (not a batch): control messages and messages for pending channels
+    /// here; a message on a bound channel is returned.
+    fn dispatch<'a>(
         &mut self,
         rid: u64,
-        r: &mut Reader<'_>,
-        allow_batch: bool,
-    ) -> Result<(), ProtocolError> {
-        let ty = r.uint()?;
+        ty: u64,
+        mut r: Reader<'a>,
+    ) -> Result<Option<IncomingMessage<'a>>, ProtocolError> {
         if rid == 0 {
-            return match ty {
-                0 if allow_batch => self.on_batch(r),
-                1 => self.on_open(r),
-                2 => {
-                    self.on_reject(r.uint()?);
-                    Ok(())
-                }
-                3 => {
-                    self.on_close(r.uint()?);
-                    Ok(())
-                }
-                _ => Ok(()),
-            };
+            match ty {
+                1 => self.on_open(&mut r)?,
+                2 => self.on_reject(r.uint()?),
+                3 => self.on_close(r.uint()?),
+                _ => {}
+            }
+            return Ok(None);
         }
         let payload = r.rest();
         match self.remote.get_mut(slot(rid)) {
             Some(Some(Remote::Bound(lid))) => {
-                let channel = ChannelId(*lid);
-                let payload = payload.to_vec();
-                self.events.push_back(MuxEvent::Message {
-                    channel,
+                return Ok(Some(IncomingMessage {
+                    channel: ChannelId(*lid),
                     message_type: ty,
                     payload,
-                });
+                }));
             }
             Some(Some(Remote::Pending { buffered, .. })) => {
                 let cost = payload.len() + PENDING_OVERHEAD;
@@ -401,23 +548,7 @@ impl Mux {
             }
             _ => {} // closed or unknown channel: dropped
         }
-        Ok(())
-    }
-
-    fn on_batch(&mut self, r: &mut Reader<'_>) -> Result<(), ProtocolError> {
-        let mut rid = r.uint()?;
-        while !r.is_empty() {
-            let len = r.uint()?;
-            if len == 0 {
-                rid = r.uint()?;
-                continue;
-            }
-            let len = usize::try_from(len).map_err(|_| DecodeError::UnexpectedEnd)?;
-            // protomux clamps an overlong item to the end of the batch.
-            let item = r.bytes(len.min(r.remaining().len()))?;
-            self.dispatch(rid, &mut Reader::new(item), false)?;
-        }
-        Ok(())
+        Ok(None)
     }
 
     fn on_open(&mut self, r: &mut Reader<'_>) -> Result<(), ProtocolError> {
@@ -616,33 +747,50 @@ impl Mux {
             self.out.push_back(msg.into_vec());
             return;
         }
+        self.make_room(item_len);
+        let mut enc = self.begin_item(lid, item_len);
+        if let Some(p) = prefix {
+            enc.uint(p);
+        }
+        enc.raw(payload);
+        self.batch = enc.into_vec();
+        self.end_item(lid, item_len);
+    }
+
+    /// Flushes the corked batch early at `MAX_BATCH` (as protomux does), and before an item of
+    /// `item_len` bytes would make it outgrow one message.
+    fn make_room(&mut self, item_len: usize) {
         let cost = item_len + BATCH_ITEM_OVERHEAD;
-        // Flush early at `MAX_BATCH` (as protomux does), and before the batch would outgrow
-        // one message.
         if self.batch_items > 0
             && (self.batch_len >= MAX_BATCH
                 || BATCH_HEADER + self.batch_len + cost > self.config.max_message_len)
         {
             self.flush_batch();
         }
+    }
+
+    /// The batch with the framing of the next item written (batch header or channel switch,
+    /// then the item's length); the item's bytes follow, then [`Mux::end_item`].
+    fn begin_item(&mut self, lid: u64, item_len: usize) -> Encoder {
         let mut enc = Encoder::from_vec(std::mem::take(&mut self.batch));
         if self.batch_items == 0 {
             // Channel 0, type 0 (batch), then the first channel id.
             self.batch_first = lid;
+            let cost = item_len + BATCH_ITEM_OVERHEAD;
             enc = Encoder::with_capacity(BATCH_RESERVE.max(BATCH_HEADER + cost));
             enc.uint(0).uint(0).uint(lid);
         } else if lid != self.batch_prev {
             enc.uint(0).uint(lid);
         }
         enc.uint(item_len as u64);
-        if let Some(p) = prefix {
-            enc.uint(p);
-        }
-        enc.raw(payload);
-        self.batch = enc.into_vec();
+        enc
+    }
+
+    /// Counts an item written after [`Mux::begin_item`].
+    fn end_item(&mut self, lid: u64, item_len: usize) {
         self.batch_prev = lid;
         self.batch_items += 1;
-        self.batch_len += cost;
+        self.batch_len += item_len + BATCH_ITEM_OVERHEAD;
     }
 
     /// Sends the corked batch as one message.

@@ -38,7 +38,7 @@ use channel::{CoreChannel, Inflight};
 pub use channel::{CoreState, RemoteState};
 
 use crate::error::{ApiMisuse, ProtocolError};
-use crate::mux::{ChannelId, Mux, MuxConfig, MuxEvent, PendingOpen};
+use crate::mux::{ChannelId, Incoming, Mux, MuxConfig, MuxEvent, PendingOpen};
 use crate::timer::{Timer, TimerTable, Timestamp};
 use crate::wire::{
     self, Data, Extension, Handshake, Message, NoData, Range, Request, RequestBlock, RequestSeek,
@@ -234,6 +234,9 @@ pub struct Peer {
     failed: Option<ProtocolError>,
     /// Cores whose follow-up `sync` goes out on the next [`Peer::poll_message`].
     deferred_syncs: BTreeSet<CoreId>,
+    /// Encoding buffer of outgoing messages, kept while corked (a block is encoded here, then
+    /// copied into the batch); freed by [`Peer::uncork`].
+    scratch: Vec<u8>,
 }
 
 impl Peer {
@@ -252,6 +255,7 @@ impl Peer {
             events: VecDeque::new(),
             failed: None,
             deferred_syncs: BTreeSet::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -565,6 +569,7 @@ impl Peer {
 
     /// Ends a [`Peer::cork`].
     pub fn uncork(&mut self) {
+        self.scratch = Vec::new();
         self.mux.uncork();
     }
 
@@ -575,11 +580,25 @@ impl Peer {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self
-            .mux
-            .handle_message(msg)
-            .and_then(|()| self.process_mux_events());
+        let r = self.dispatch(msg);
         r.map_err(|e| self.fail(e))
+    }
+
+    /// Handles the items of one message in order, each message borrowed from `msg` (no copy
+    /// of its payload).
+    fn dispatch(&mut self, msg: &[u8]) -> Result<(), ProtocolError> {
+        let mut incoming = Incoming::new(msg);
+        loop {
+            let item = self.mux.next_incoming(&mut incoming)?;
+            // What the items before this one produced (opens, closes, buffered messages).
+            self.process_mux_events()?;
+            let Some(m) = item else {
+                return Ok(());
+            };
+            if let Some(&core) = self.by_channel.get(&m.channel) {
+                self.on_message(core, m.message_type, m.payload)?;
+            }
+        }
     }
 
     /// The next message for the secret stream (or the plain transport).
@@ -660,7 +679,20 @@ impl Peer {
         if self.failed.is_some() {
             return Err(ApiMisuse::Closed);
         }
-        self.mux.send(ch, m.message_type(), &m.encode())
+        if let Some(len) = m.encoded_len() {
+            // A data message goes straight into the batch: its block is copied once.
+            return self
+                .mux
+                .send_with(ch, m.message_type(), len, |o| m.encode_with(o));
+        }
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        m.encode_into(&mut buf);
+        let sent = self.mux.send(ch, m.message_type(), &buf);
+        if self.mux.is_corked() {
+            self.scratch = buf;
+        }
+        sent
     }
 
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {

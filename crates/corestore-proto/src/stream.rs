@@ -443,6 +443,19 @@ impl SecretStream {
     pub fn poll_event(&mut self) -> Option<StreamEvent> {
         self.events.pop_front()
     }
+
+    /// Hands back the buffer of a [`StreamEvent::Message`] once it is handled: while the peer
+    /// is in the middle of a frame, the next frame is received into it instead of a fresh
+    /// allocation (see [`FrameDecoder::recycle`]).
+    pub fn recycle(&mut self, message: Vec<u8>) {
+        self.decoder.recycle(message);
+    }
+
+    /// Frees a recycled buffer unless a frame is being received (call when the events of a
+    /// [`SecretStream::handle_bytes`] are handled).
+    pub fn release_spare(&mut self) {
+        self.decoder.release_spare();
+    }
 }
 
 /// Appends `u24le(len) || tag || ciphertext || mac` of `msg` (at most [`MAX_MESSAGE_LEN`]

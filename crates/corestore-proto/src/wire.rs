@@ -17,7 +17,7 @@ pub use manifest::{Manifest, Prologue, Signer};
 use corestore_keys::Key;
 use corestore_keys::compact::Encoder;
 
-use crate::codec::{MAX_ARRAY_LEN, Reader, append};
+use crate::codec::{MAX_ARRAY_LEN, Reader, append, uint_len};
 use crate::error::DecodeError;
 
 /// Bounds applied while decoding, before any allocation.
@@ -329,7 +329,33 @@ impl Message {
     /// Encodes the payload (without the type).
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut o = Encoder::new();
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the encoded payload (without the type) to `out`, so a caller can reuse one
+    /// buffer for many messages.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        if let Self::Data(d) = self {
+            // Room for the whole message up front: growing past a block value would copy it.
+            out.reserve(data_len(d));
+        }
+        append(out, |o| self.encode_with(o));
+    }
+
+    /// The exact length [`Message::encode`] gives, when it is known without encoding (every
+    /// `data` message without a manifest).
+    #[must_use]
+    pub fn encoded_len(&self) -> Option<usize> {
+        match self {
+            Self::Data(d) if d.manifest.is_none() => Some(data_len(d)),
+            _ => None,
+        }
+    }
+
+    /// Writes the payload to `o` (what [`Message::encode`] returns).
+    pub fn encode_with(&self, o: &mut Encoder) {
         match self {
             Self::Sync(m) => {
                 let flags = u64::from(m.can_upgrade)
@@ -366,7 +392,7 @@ impl Message {
             Self::Cancel(id) => {
                 o.uint(*id);
             }
-            Self::Data(m) => encode_data(m, &mut o),
+            Self::Data(m) => encode_data(m, o),
             Self::NoData(m) => {
                 o.uint(m.request);
                 match m.reason {
@@ -399,7 +425,6 @@ impl Message {
                 o.string(&m.name).raw(&m.message);
             }
         }
-        o.into_vec()
     }
 
     /// Decodes the payload of a message of type `message_type`.
@@ -517,6 +542,36 @@ fn nodes(r: &mut Reader<'_>) -> Result<Vec<Node>, DecodeError> {
         });
     }
     Ok(out)
+}
+
+/// The encoded length of `m` without its manifest.
+fn data_len(m: &Data) -> usize {
+    let nodes = |n: &[Node]| {
+        uint_len(n.len() as u64)
+            + n.iter()
+                .map(|x| uint_len(x.index) + uint_len(x.size) + 32)
+                .sum::<usize>()
+    };
+    let buffer = |b: &[u8]| uint_len(b.len() as u64) + b.len();
+    // The flags take one byte (five bits).
+    let mut len = 1 + uint_len(m.request) + uint_len(m.fork);
+    if let Some(b) = &m.block {
+        len += uint_len(b.index) + buffer(&b.value) + nodes(&b.nodes);
+    }
+    if let Some(h) = &m.hash {
+        len += uint_len(h.index) + nodes(&h.nodes);
+    }
+    if let Some(s) = &m.seek {
+        len += uint_len(s.bytes) + nodes(&s.nodes);
+    }
+    if let Some(u) = &m.upgrade {
+        len += uint_len(u.start)
+            + uint_len(u.length)
+            + nodes(&u.nodes)
+            + nodes(&u.additional_nodes)
+            + buffer(&u.signature);
+    }
+    len
 }
 
 fn encode_data(m: &Data, o: &mut Encoder) {

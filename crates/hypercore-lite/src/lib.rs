@@ -17,7 +17,8 @@
 //! * [`Core`], opened with [`CoreOptions`] on a [`CoreStorage`] (or a
 //!   [`Provider`](rac_storage::Provider) and a name prefix);
 //! * [`Request`] / [`Proof`]: the `request` and `data` messages as plain structs;
-//!   [`VerifiedBatch`]: a proof checked against the core, ready to [`Core::apply`];
+//!   [`VerifiedBatch`]: a proof checked against the core, ready to [`Core::apply`] (or, several
+//!   at once, [`Core::apply_batch`]);
 //! * [`Snapshot`]: a read view fixed at a length;
 //! * [`tree::flat::NodeIndex`]: flat-tree index arithmetic as `const fn`s;
 //! * [`Error`] / [`VerifyError`].
@@ -67,6 +68,8 @@
 //!
 //! A large batch ([`Core::append_batch`]) is hashed on the calling thread while a second,
 //! scoped thread writes its bytes; the call returns after both, so the order above holds.
+//! [`Core::apply_batch`] stores several block proofs as one mutation: all their blocks, then
+//! all their oplog entries in one write; a proof is acknowledged once its entry is written.
 //!
 //! * [`Durability::Buffered`] (the default, as JavaScript hypercore, which never syncs): no
 //!   mutation or flush syncs; only [`Core::sync`] and [`Core::close`] do. Writes land in the

@@ -457,3 +457,103 @@ fn rejecting_or_closing_a_stale_duplicate_keeps_the_newer_open() {
         assert!(b.pending_keys.is_empty());
     }
 }
+
+#[test]
+fn next_incoming_borrows_bound_messages_in_order_with_events() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    let ca = a.open("p", None, b"ha").unwrap();
+    let cb = b.open("p", None, b"hb").unwrap();
+    deliver(&mut a, &mut b);
+    deliver(&mut b, &mut a);
+    let _ = (events(&mut a), events(&mut b));
+    // One batch: two messages on the channel, then its close, then a message after it.
+    a.cork();
+    a.send(ca, 1, b"one").unwrap();
+    a.send(ca, 2, b"two").unwrap();
+    a.close(ca).unwrap();
+    a.uncork();
+    let batch = drain(&mut a);
+    assert_eq!(batch.len(), 1);
+    let mut extra = batch[0].clone();
+    // An item for the closed channel and a nested batch are dropped.
+    extra.extend_from_slice(&h("00 01 03 01 78 02 00 00"));
+    let mut incoming = Incoming::new(&extra);
+    let first = b.next_incoming(&mut incoming).unwrap().unwrap();
+    assert_eq!(
+        (first.channel, first.message_type, first.payload),
+        (cb, 1, &b"one"[..])
+    );
+    // Borrowed from the message, not copied.
+    assert!(extra.as_ptr_range().contains(&first.payload.as_ptr()));
+    assert!(events(&mut b).is_empty());
+    let second = b.next_incoming(&mut incoming).unwrap().unwrap();
+    assert_eq!((second.message_type, second.payload), (2, &b"two"[..]));
+    assert_eq!(b.next_incoming(&mut incoming).unwrap(), None);
+    assert_eq!(events(&mut b), vec![MuxEvent::Closed { channel: cb }]);
+    assert_eq!(b.next_incoming(&mut incoming).unwrap(), None);
+
+    // `handle_message` gives the same as owned events.
+    let (mut c, mut d) = (Mux::default(), Mux::default());
+    let cc = c.open("p", None, b"").unwrap();
+    let cd = d.open("p", None, b"").unwrap();
+    deliver(&mut c, &mut d);
+    deliver(&mut d, &mut c);
+    let _ = events(&mut d);
+    c.cork();
+    c.send(cc, 1, b"one").unwrap();
+    c.close(cc).unwrap();
+    c.uncork();
+    deliver(&mut c, &mut d);
+    assert_eq!(
+        events(&mut d),
+        vec![
+            MuxEvent::Message {
+                channel: cd,
+                message_type: 1,
+                payload: b"one".to_vec()
+            },
+            MuxEvent::Closed { channel: cd }
+        ]
+    );
+}
+
+#[test]
+fn send_with_matches_send_and_survives_a_wrong_length() {
+    let (mut a, mut b) = (Mux::default(), Mux::default());
+    let ca = a.open("p", None, b"").unwrap();
+    b.open("p", None, b"").unwrap();
+    deliver(&mut a, &mut b);
+    deliver(&mut b, &mut a);
+    let (mut c, _) = (Mux::default(), ());
+    let cc = c.open("p", None, b"").unwrap();
+    drain(&mut a);
+    drain(&mut c);
+    for corked in [false, true] {
+        if corked {
+            a.cork();
+            c.cork();
+        }
+        a.send(ca, 3, b"abc").unwrap();
+        c.send_with(cc, 3, 3, |o| {
+            o.raw(b"abc");
+        })
+        .unwrap();
+        // Announced 2, wrote 4: sent as written.
+        a.send(ca, 4, b"wxyz").unwrap();
+        c.send_with(cc, 4, 2, |o| {
+            o.raw(b"wxyz");
+        })
+        .unwrap();
+        a.send(ca, 5, b"").unwrap();
+        c.send_with(cc, 5, 0, |_| {}).unwrap();
+        if corked {
+            a.uncork();
+            c.uncork();
+        }
+        assert_eq!(drain(&mut a), drain(&mut c));
+    }
+    assert_eq!(
+        c.send_with(ChannelId(9), 1, 0, |_| {}),
+        Err(ApiMisuse::UnknownChannel)
+    );
+}

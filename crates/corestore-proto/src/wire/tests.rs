@@ -341,9 +341,21 @@ proptest! {
         let bytes = m.encode();
         let back = Message::decode(m.message_type(), &bytes).unwrap();
         // NoData with a zero reason behind a set flag re-encodes as "no reason".
-        prop_assert_eq!(back.encode(), bytes);
+        prop_assert_eq!(&back.encode(), &bytes);
         if !matches!(m, Message::NoData(_)) {
-            prop_assert_eq!(back, m);
+            prop_assert_eq!(&back, &m);
+        }
+        // Encoding after other bytes appends the same bytes; a data message without a
+        // manifest fits the room reserved for it.
+        let mut out = b"xy".to_vec();
+        m.encode_into(&mut out);
+        prop_assert_eq!(&out[2..], &bytes[..]);
+        if let Message::Data(d) = &m
+            && d.manifest.is_none()
+        {
+            prop_assert_eq!(m.encoded_len(), Some(bytes.len()));
+        } else {
+            prop_assert_eq!(m.encoded_len(), None);
         }
     }
 

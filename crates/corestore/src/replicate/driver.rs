@@ -103,6 +103,8 @@ pub(super) struct Driver {
     applied: HashMap<CoreId, Applied>,
     /// Cores whose request window is refilled at the end of this round.
     dirty: BTreeSet<CoreId>,
+    /// Block proofs verified this round, stored together before it ends (`fetch.rs`).
+    verified: Vec<fetch::Verified>,
     /// Bytes of answers in the batch being corked.
     batched: usize,
 }
@@ -130,6 +132,7 @@ impl Driver {
             deferred: VecDeque::new(),
             applied: HashMap::new(),
             dirty: BTreeSet::new(),
+            verified: Vec::new(),
             batched: 0,
         }
     }
@@ -242,6 +245,7 @@ impl Driver {
     /// Announces the blocks applied this round and refills the request windows of the cores
     /// that need it.
     fn end_round(&mut self) {
+        self.apply_verified();
         for (_, applied) in std::mem::take(&mut self.applied) {
             applied.announce();
         }

@@ -6,8 +6,8 @@ use corestore_keys::manifest::is_compat;
 use corestore_keys::{Manifest, PublicKey, Verifier};
 use tracing::{debug, trace};
 
-use super::Core;
 use super::open::update_contig;
+use super::{Core, Durability};
 use crate::error::{Error, Result, VerifyError};
 use crate::oplog::entry::{BitfieldUpdate, Entry, TreeUpgrade};
 use crate::tree::flat::NodeIndex;
@@ -237,16 +237,9 @@ impl Core {
         Ok((verifier, Some(manifest)))
     }
 
-    /// Commits a verified proof: the block goes to the data file, nodes, bitfield bit and new
-    /// head to an oplog entry. A fork proof reorgs the core: blocks under the roots both forks
-    /// share are kept, the rest are dropped, and the core flushes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Verification`] ([`VerifyError::Stale`] if the core changed since
-    /// [`Core::verify`], or an anchor that does not match our tree; storage is then
-    /// unchanged), [`Error::Storage`] (poisons the core), [`Error::Poisoned`].
-    pub fn apply(&mut self, batch: VerifiedBatch) -> Result<Applied> {
+    /// Fails with [`VerifyError::Stale`] if the core changed since [`Core::verify`], or if the
+    /// proof's anchor does not match our tree.
+    fn check_applicable(&self, batch: &VerifiedBatch) -> Result<()> {
         self.check_poisoned()?;
         if batch.base_length != self.length() || batch.base_fork != self.fork() {
             return Err(VerifyError::Stale.into());
@@ -268,6 +261,20 @@ impl Core {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Commits a verified proof: the block goes to the data file, nodes, bitfield bit and new
+    /// head to an oplog entry. A fork proof reorgs the core: blocks under the roots both forks
+    /// share are kept, the rest are dropped, and the core flushes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verification`] ([`VerifyError::Stale`] if the core changed since
+    /// [`Core::verify`], or an anchor that does not match our tree; storage is then
+    /// unchanged), [`Error::Storage`] (poisons the core), [`Error::Poisoned`].
+    pub fn apply(&mut self, batch: VerifiedBatch) -> Result<Applied> {
+        self.check_applicable(&batch)?;
         if batch.reorg {
             return self.apply_reorg(batch);
         }
@@ -335,6 +342,164 @@ impl Core {
             block: update.map(|u| u.start),
             ancestors: None,
         })
+    }
+
+    /// Commits several verified proofs in order, with the same outcome as [`Core::apply`] on
+    /// each in turn but fewer writes: the blocks of consecutive proofs that carry a block and
+    /// nothing else (no upgrade, reorg or manifest) are written to the data file first, then
+    /// their oplog entries (one per proof, as `apply` writes) follow in one oplog write, and the
+    /// group counts as one mutation towards the periodic flush. hypercore 10 stores the proofs
+    /// verified while a write is in progress the same way.
+    ///
+    /// Crash safety is that of `apply`: data before entries, and a proof is acknowledged (its
+    /// result `Ok`) only once its entry was written (and, with [`Durability::Synced`], synced;
+    /// the data is synced once before the entries). A crash in the middle of the entries' write
+    /// keeps the entries that reached the file whole: their blocks are stored, the rest are not.
+    ///
+    /// Returns one result per proof, in order. A stale or unanchored proof gets its
+    /// [`Error::Verification`] and is skipped, leaving storage unchanged for it; a storage error
+    /// poisons the core: the proofs of the failed write (and every later one) get an error,
+    /// and their blocks may or may not be stored after a reopen.
+    pub fn apply_batch(&mut self, batches: Vec<VerifiedBatch>) -> Vec<Result<Applied>> {
+        let mut results = Vec::with_capacity(batches.len());
+        let mut group = Vec::new();
+        for batch in batches {
+            let joins = batch.block.is_some()
+                && !batch.reorg
+                && !batch.verified.batch.upgraded
+                && batch.manifest.is_none();
+            if joins {
+                group.push(batch);
+                continue;
+            }
+            self.apply_group(std::mem::take(&mut group), &mut results);
+            results.push(self.apply(batch));
+        }
+        self.apply_group(group, &mut results);
+        results
+    }
+
+    /// Stores a group of block-only proofs with one oplog write (see [`Core::apply_batch`]).
+    fn apply_group(&mut self, group: Vec<VerifiedBatch>, results: &mut Vec<Result<Applied>>) {
+        if group.is_empty() {
+            return;
+        }
+        let mut slots: Vec<Option<Result<Applied>>> = Vec::with_capacity(group.len());
+        // (result slot, block index, byte offset, value, tree batch)
+        let mut writes = Vec::with_capacity(group.len());
+        for batch in group {
+            let placed = self.check_applicable(&batch).and_then(|()| {
+                let VerifiedBatch {
+                    verified, block, ..
+                } = batch;
+                let (index, value) =
+                    block.ok_or(Error::InvalidArgument("proof without a block"))?;
+                let tree_batch = verified.batch;
+                let src = Overlaid {
+                    batch: &tree_batch,
+                    base: &self.tree,
+                };
+                let offset = byte_offset(&src, &tree_batch.state, NodeIndex::leaf(index))?;
+                Ok((index, offset, value, tree_batch))
+            });
+            match placed {
+                Ok((index, offset, value, tree_batch)) => {
+                    writes.push((slots.len(), index, offset, value, tree_batch));
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(Err(e))),
+            }
+        }
+        if !writes.is_empty() {
+            let entries: Vec<Entry> = writes
+                .iter()
+                .map(|(_, index, _, _, tree_batch)| Entry {
+                    user_data: None,
+                    tree_nodes: Some(tree_batch.nodes.clone()),
+                    tree_upgrade: None,
+                    bitfield: Some(BitfieldUpdate {
+                        drop: false,
+                        start: *index,
+                        length: 1,
+                    }),
+                })
+                .collect();
+            let written = self.guarded(|c| {
+                let synced = c.durability == Durability::Synced;
+                // Blocks that follow each other in the data file (a sequential download) go
+                // out as one run: small ones gathered into one write.
+                let mut run: Vec<&[u8]> = Vec::new();
+                let (mut run_at, mut run_end) = (0, 0);
+                for (_, _, offset, value, _) in &writes {
+                    if !run.is_empty() && *offset != run_end {
+                        c.blocks.write_all(run_at, &run)?;
+                        run.clear();
+                    }
+                    if run.is_empty() {
+                        run_at = *offset;
+                        run_end = *offset;
+                    }
+                    run.push(value);
+                    run_end += value.len() as u64;
+                }
+                if !run.is_empty() {
+                    c.blocks.write_all(run_at, &run)?;
+                }
+                if synced {
+                    c.blocks.sync()?;
+                }
+                c.oplog.append(&entries)?;
+                if synced {
+                    c.oplog.sync()?;
+                }
+                Ok(())
+            });
+            match written {
+                Ok(()) => {
+                    let count = writes.len();
+                    let mut last = None;
+                    for (slot, index, _, _, tree_batch) in writes {
+                        let update = BitfieldUpdate {
+                            drop: false,
+                            start: index,
+                            length: 1,
+                        };
+                        self.bitfield.set_range(index, 1, true);
+                        // `verify` hashed the block into the proof's root: its bytes are checked.
+                        self.bitfield.mark_checked(index, 1);
+                        update_contig(&mut self.header.hints, update, &self.bitfield);
+                        self.tree.commit(tree_batch);
+                        if let Some(s) = slots.get_mut(slot) {
+                            *s = Some(Ok(Applied {
+                                length: self.length(),
+                                fork: self.fork(),
+                                upgraded: false,
+                                block: Some(index),
+                                ancestors: None,
+                            }));
+                        }
+                        last = Some(slot);
+                    }
+                    trace!(count, length = self.length(), "applied proofs");
+                    // As `apply`, a failed flush fails the call (here: the group's last proof).
+                    if let Err(e) = self.maybe_flush()
+                        && let Some(s) = last.and_then(|l| slots.get_mut(l))
+                    {
+                        *s = Some(Err(e));
+                    }
+                }
+                Err(e) => {
+                    // The first gets the storage error; the core is poisoned for the rest.
+                    let mut error = Some(e);
+                    for (slot, ..) in writes {
+                        if let Some(s) = slots.get_mut(slot) {
+                            *s = Some(Err(error.take().unwrap_or(Error::Poisoned)));
+                        }
+                    }
+                }
+            }
+        }
+        results.extend(slots.into_iter().map(|s| s.unwrap_or(Err(Error::Poisoned))));
     }
 
     /// Applies a fork proof: keep the blocks under the new roots we already hold with the

@@ -1,5 +1,6 @@
 //! Integration tests of hypercore-lite, one binary with one module per concern.
 
+mod apply_batch;
 mod common;
 mod corruption;
 mod crash;

@@ -8,7 +8,7 @@ use corestore_proto::wire::{self, RequestBlock};
 use tracing::{debug, trace};
 
 use super::{Applied, Driver};
-use crate::core::CoreEvent;
+use crate::core::{CoreEvent, LoadedCore};
 use crate::error::Error;
 use crate::replicate::convert;
 
@@ -122,7 +122,10 @@ impl Driver {
         }
     }
 
-    /// Verifies and stores a proof from the remote.
+    /// Verifies a proof from the remote. A proof of one block (nothing else) is kept with the
+    /// others of this round and stored with them by [`Driver::apply_verified`] (one oplog write
+    /// per core per round); any other proof first stores those, then itself, so proofs are
+    /// applied in the order they arrived.
     ///
     /// A proof that does not verify pauses the peer (no more requests to it) and, on our fork,
     /// probes it for a conflict ([`Driver::check_if_conflict`]); a conflict probe's answer
@@ -151,18 +154,82 @@ impl Driver {
         let Some(a) = self.attached.get_mut(&id) else {
             return;
         };
+        self.dirty.insert(id);
         let bytes = data.block.as_ref().map(|b| b.value.len() as u64);
+        let block_only = data.block.is_some()
+            && data.upgrade.is_none()
+            && data.manifest.is_none()
+            && data.seek.is_none()
+            && data.hash.is_none();
         let proof = convert::proof_from_data(data);
+        let core = Arc::clone(&a.core);
+        if block_only {
+            match core.with(|c| Ok(c.verify(&proof)?)) {
+                Ok(batch) if !batch.is_upgrade() => {
+                    self.verified.push(Verified {
+                        id,
+                        core,
+                        batch,
+                        bytes,
+                    });
+                }
+                Ok(batch) => {
+                    self.apply_verified();
+                    let result = core.with(|c| Ok(c.apply(batch)?));
+                    self.on_applied(id, &core, result, bytes, false);
+                }
+                Err(e) => self.on_rejected(id, &e, false),
+            }
+            return;
+        }
+        self.apply_verified();
         let mut reorg = false;
-        let result = a.core.with(|c| {
+        let result = core.with(|c| {
             reorg = proof.fork > c.fork();
             let verified = c.verify(&proof)?;
             Ok(c.apply(verified)?)
         });
+        self.on_applied(id, &core, result, bytes, reorg);
+    }
+
+    /// Stores the block proofs verified this round: one [`Core::apply_batch`] per core, in the
+    /// order they arrived.
+    ///
+    /// [`Core::apply_batch`]: hypercore_lite::Core::apply_batch
+    pub(super) fn apply_verified(&mut self) {
+        let mut verified = std::mem::take(&mut self.verified);
+        while !verified.is_empty() {
+            let id = verified[0].id;
+            let core = Arc::clone(&verified[0].core);
+            let (mine, rest): (Vec<Verified>, Vec<Verified>) =
+                verified.into_iter().partition(|v| v.id == id);
+            verified = rest;
+            let (batches, bytes): (Vec<_>, Vec<_>) =
+                mine.into_iter().map(|v| (v.batch, v.bytes)).unzip();
+            match core.with(|c| Ok(c.apply_batch(batches))) {
+                Ok(results) => {
+                    for (result, bytes) in results.into_iter().zip(bytes) {
+                        self.on_applied(id, &core, result.map_err(Into::into), bytes, false);
+                    }
+                }
+                Err(e) => debug!(error = %e, "proofs not stored"),
+            }
+        }
+    }
+
+    /// Reports a stored proof (events, and the blocks to announce at the end of the round);
+    /// `reorg`: whether the proof was of a higher fork (for the conflict probe of a failure).
+    fn on_applied(
+        &mut self,
+        id: CoreId,
+        core: &Arc<LoadedCore>,
+        result: crate::error::Result<hypercore_lite::Applied>,
+        bytes: Option<u64>,
+        reorg: bool,
+    ) {
         match result {
             Ok(applied) => {
                 trace!(block = ?applied.block, length = applied.length, "applied");
-                let core = &a.core;
                 if let Some(ancestors) = applied.ancestors {
                     // Blocks stored earlier this round are announced now, as far as the
                     // reorg kept them.
@@ -189,14 +256,17 @@ impl Driver {
                 });
                 round.blocks.extend(applied.block);
             }
-            Err(e) => {
-                debug!(error = %e, "proof rejected");
-                if peer_fault(&e) {
-                    self.check_if_conflict(id, reorg);
-                }
-            }
+            Err(e) => self.on_rejected(id, &e, reorg),
         }
-        self.dirty.insert(id);
+    }
+
+    /// A proof that did not verify or could not be stored: a peer's fault probes for a
+    /// conflict.
+    fn on_rejected(&mut self, id: CoreId, e: &Error, reorg: bool) {
+        debug!(error = %e, "proof rejected");
+        if peer_fault(e) {
+            self.check_if_conflict(id, reorg);
+        }
     }
 }
 
@@ -214,4 +284,13 @@ fn peer_fault(e: &Error) -> bool {
             BadSignature | ChecksumMismatch { .. } | InvalidManifest
         ))
     )
+}
+
+/// A block proof verified this round and not stored yet.
+pub(super) struct Verified {
+    id: CoreId,
+    core: Arc<LoadedCore>,
+    batch: hypercore_lite::VerifiedBatch,
+    /// The block's size, for the download event.
+    bytes: Option<u64>,
 }
