@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn created_directories_are_counted_up_to_the_first_existing_one() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("a")).unwrap();
+        fs::create_dir(dir.path().join("a")).unwrap();
         let f = FileStorage::open(dir.path().join("a/b/c/file"), &OpenOptions::new()).unwrap();
         f.write(0, b"x").unwrap();
         // c (new file entry), b (new entry c), a (new entry b); `a` existed, so its parent did
