@@ -20,9 +20,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(env: &Env) -> Self {
+    /// Spawns `corestore [--json] serve` on a free port; its stdout lines arrive on the channel.
+    fn spawn(env: &Env, json: bool) -> (Self, mpsc::Receiver<std::io::Result<String>>) {
+        let args: &[&str] = if json {
+            &["--json", "serve", "--listen", "127.0.0.1:0"]
+        } else {
+            &["serve", "--listen", "127.0.0.1:0"]
+        };
         let child = env
-            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .cmd(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -41,6 +47,11 @@ impl Server {
                 }
             }
         });
+        (server, rx)
+    }
+
+    fn start(env: &Env) -> Self {
+        let (mut server, rx) = Self::spawn(env, false);
         let line = rx
             .recv_timeout(STARTUP)
             .expect("serve prints its address in time")
@@ -219,27 +230,11 @@ fn serve_has_a_stable_identity_per_store() {
     let b_identity = other.identity.clone();
     drop(other);
     // `--json` carries it too.
-    let child = b
-        .cmd(&["--json", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn corestore serve --json");
-    let mut server = Server {
-        child,
-        addr: String::new(),
-        identity: String::new(),
-    };
-    let stdout = server.child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
+    let (_server, rx) = Server::spawn(&b, true);
     let line = rx
         .recv_timeout(STARTUP)
-        .expect("serve --json prints in time");
+        .expect("serve --json prints in time")
+        .expect("read serve's stdout");
     let json: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON object");
     assert_eq!(str_field(&json, "identity"), b_identity);
 }
