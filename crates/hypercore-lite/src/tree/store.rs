@@ -353,6 +353,15 @@ mod tests {
     use super::*;
     use rac_storage::MemoryStorage;
 
+    /// Node `i` whose size and hash bytes are the marker `v`.
+    fn marked(i: u64, v: u8) -> Node {
+        Node {
+            index: i,
+            size: u64::from(v),
+            hash: Hash([v; 32]),
+        }
+    }
+
     #[test]
     fn nodes_round_trip_and_gaps_are_absent() {
         let storage = Arc::new(MemoryStorage::new());
@@ -386,11 +395,7 @@ mod tests {
     fn cached_nodes_follow_writes_and_truncation() {
         let storage = Arc::new(MemoryStorage::new());
         let store = TreeStore::open(storage.clone()).unwrap();
-        let n = |i: u64, v: u8| Node {
-            index: i,
-            size: u64::from(v),
-            hash: Hash([v; 32]),
-        };
+        let n = marked;
         // Absent (past the end) is cached too, and a write replaces it.
         assert_eq!(store.read(NodeIndex(3)).unwrap(), None);
         store
@@ -436,11 +441,7 @@ mod tests {
     fn windows_follow_writes_truncation_and_growth() {
         let storage = Arc::new(MemoryStorage::new());
         let store = TreeStore::open(storage.clone()).unwrap();
-        let n = |i: u64, v: u8| Node {
-            index: i,
-            size: u64::from(v),
-            hash: Hash([v; 32]),
-        };
+        let n = marked;
         let all: Vec<_> = (0..100).map(|i| (NodeIndex(i), Some(n(i, 1)))).collect();
         store.write(&all).unwrap();
         let fresh = || TreeStore::open(storage.clone()).unwrap();
