@@ -12,7 +12,9 @@
 //! * `Request`: the proof is built by `hypercore-lite` in a short synchronous call under the
 //!   core's mutex (storage calls are page-cache I/O; a `spawn_blocking` hop per block would
 //!   cost more than the work) and sent with `send_data`, or `noData`;
-//! * `Data`: verified and applied the same way; at the end of the round every waiting session
+//! * `Data`: verified on arrival; proofs of a single block are stored together at the end of
+//!   the round (one `Core::apply_batch` per core), any other proof first stores those and then
+//!   itself, so proofs are applied in arrival order; at the end of the round every waiting session
 //!   wakes and every stream announces the new blocks (one `range` per contiguous run, and only
 //!   to remotes that lack them);
 //! * `Synced` / `Range` / `NoData` / timeouts: at the end of the round, request what sessions
