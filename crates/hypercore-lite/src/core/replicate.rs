@@ -149,17 +149,7 @@ impl Core {
         let verified = proof::verify(proof, &base, prologue.as_ref())?;
         let mut manifest = None;
         if verified.batch.upgraded {
-            let (verifier, learned) = self.upgrade_verifier(proof.manifest.as_ref())?;
-            let signature = verified
-                .batch
-                .state
-                .signature
-                .as_deref()
-                .unwrap_or_default();
-            verifier
-                .verify(&verified.batch.state.head(), signature)
-                .map_err(|_| VerifyError::BadSignature)?;
-            manifest = learned;
+            manifest = self.check_upgrade_signature(&verified.batch.state, proof)?;
         }
         Ok(VerifiedBatch {
             block: proof.block.as_ref().map(|b| (b.index, b.value.clone())),
@@ -194,16 +184,7 @@ impl Core {
             ..TreeState::default()
         };
         let verified = proof::verify(proof, &base, self.prologue().as_ref())?;
-        let (verifier, _) = self.upgrade_verifier(proof.manifest.as_ref())?;
-        let signature = verified
-            .batch
-            .state
-            .signature
-            .as_deref()
-            .unwrap_or_default();
-        verifier
-            .verify(&verified.batch.state.head(), signature)
-            .map_err(|_| VerifyError::BadSignature)?;
+        self.check_upgrade_signature(&verified.batch.state, proof)?;
         let mut ours = Vec::new();
         for index in crate::tree::flat::full_roots(upgrade.length) {
             match self.tree.node(index)? {
@@ -213,6 +194,21 @@ impl Core {
             }
         }
         Ok(corestore_keys::hash::tree(&ours) != corestore_keys::hash::tree(&upgrade.nodes))
+    }
+
+    /// Checks the signature of an upgraded tree `state` from `proof` against the core's
+    /// manifest (or the one the proof offers); returns the manifest to store if we learn it now.
+    fn check_upgrade_signature(
+        &self,
+        state: &TreeState,
+        proof: &Proof,
+    ) -> Result<Option<Manifest>, VerifyError> {
+        let (verifier, learned) = self.upgrade_verifier(proof.manifest.as_ref())?;
+        let signature = state.signature.as_deref().unwrap_or_default();
+        verifier
+            .verify(&state.head(), signature)
+            .map_err(|_| VerifyError::BadSignature)?;
+        Ok(learned)
     }
 
     /// The verifier for an upgrade, and the manifest to store if we learn it now.

@@ -181,13 +181,7 @@ impl Core {
         // The entry must be written (and, when synced, durable) before the flush cuts the tree
         // file below the old roots: replay then truncates past the roots it cannot find any
         // more.
-        self.guarded(|c| {
-            c.oplog.append(&[entry])?;
-            if c.durability == Durability::Synced {
-                c.oplog.sync()?;
-            }
-            Ok(())
-        })?;
+        self.write_data_then_log(None, entry)?;
         self.bitfield.set_range(update.start, update.length, false);
         add_reorg_hint(
             &mut self.header.hints,
@@ -246,19 +240,16 @@ impl Core {
             bitfield: Some(update),
             ..Entry::default()
         };
-        self.guarded(|c| {
-            c.oplog.append(&[entry])?;
-            if c.durability == Durability::Synced {
-                c.oplog.sync()?;
-            }
-            if let Some((offset, len)) = zero {
+        self.write_data_then_log(None, entry)?;
+        if let Some((offset, len)) = zero {
+            self.guarded(|c| {
                 c.blocks.clear(offset, len)?;
                 if c.durability == Durability::Synced {
                     c.blocks.sync()?;
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
         self.bitfield.set_range(start, end - start, false);
         if start < self.header.hints.contiguous_length {
             self.header.hints.contiguous_length = start;
@@ -300,13 +291,7 @@ impl Core {
             }),
             ..Entry::default()
         };
-        self.guarded(|c| {
-            c.oplog.append(&[entry])?;
-            if c.durability == Durability::Synced {
-                c.oplog.sync()?;
-            }
-            Ok(())
-        })?;
+        self.write_data_then_log(None, entry)?;
         self.header.set_user_data(key, value);
         self.maybe_flush()
     }
