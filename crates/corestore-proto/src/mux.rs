@@ -276,16 +276,7 @@ impl Mux {
     /// Refuses a remote open reported by [`MuxEvent::RemoteOpen`].
     pub fn reject(&mut self, pending: PendingOpen) {
         let rid = pending.0;
-        if let Some(r @ Some(Remote::Pending { .. })) = self.remote.get_mut(slot(rid)) {
-            if let Some(Remote::Pending {
-                buffered,
-                key,
-                handshake,
-            }) = r.take()
-            {
-                self.pending_bytes -= pending_cost(&handshake, &buffered);
-                self.forget_pending(&key, rid);
-            }
+        if self.drop_pending(rid) {
             self.control(2, rid);
         }
     }
@@ -692,8 +683,9 @@ impl Mux {
         true
     }
 
-    /// Forgets the pending remote open `rid` without answering it (the stream is failing).
-    fn drop_pending(&mut self, rid: u64) {
+    /// Forgets the pending remote open `rid` without answering it; `false` if `rid` is not a
+    /// pending remote open.
+    fn drop_pending(&mut self, rid: u64) -> bool {
         if let Some(r @ Some(Remote::Pending { .. })) = self.remote.get_mut(slot(rid))
             && let Some(Remote::Pending {
                 buffered,
@@ -703,7 +695,9 @@ impl Mux {
         {
             self.pending_bytes -= pending_cost(&handshake, &buffered);
             self.forget_pending(&key, rid);
+            return true;
         }
+        false
     }
 
     /// Unregisters the oldest pending remote open of `key` and returns its remote id.
