@@ -14,6 +14,7 @@
 //! | `open --dir D` | `Core::open` of an existing core plus a read of its last block |
 //! | `blake2b --block-size N --total BYTES` | the BLAKE2b hashing bound (`blake2b_simd`, 32-byte leaf hashes) |
 //! | `crypto --block-size N --total BYTES` | the XChaCha20-Poly1305 + BLAKE2b bound of replication |
+//! | `engine --block-size N --total BYTES [--group 32]` | replication's per-block engine work: proof building, verify, apply (no wire) |
 //! | `open-cores --dir D --count N` | `Corestore::get` of N named cores, and RSS per idle core |
 //! | `replicate --writer rust\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs` | one core over loopback TCP |
 
@@ -21,6 +22,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod core_bench;
+mod engine_bench;
 mod peer;
 mod replicate;
 mod store_bench;
@@ -144,6 +146,7 @@ fn main() -> Result<()> {
         "open" => core_bench::open(&args)?,
         "blake2b" => core_bench::blake2b(&args)?,
         "crypto" => core_bench::crypto(&args)?,
+        "engine" => engine_bench::run(&args)?,
         "open-cores" => runtime()?.block_on(store_bench::open_cores(&args))?,
         "replicate" => runtime()?.block_on(replicate::run(&args))?,
         other => bail!("unknown scenario `{other}`"),
