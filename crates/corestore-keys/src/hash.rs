@@ -122,12 +122,16 @@ pub fn leaf(data: &[u8]) -> Hash {
 pub fn parent(a: &Node, b: &Node) -> Hash {
     let (left, right) = if a.index > b.index { (b, a) } else { (a, b) };
     let size = left.size.wrapping_add(right.size);
-    Hash(h32(&[
-        &[1],
-        &size.to_le_bytes(),
-        &left.hash.0,
-        &right.hash.0,
-    ]))
+    // 73 bytes: one BLAKE2b block, hashed in one call without the incremental state's buffer
+    // (a receiver computes one parent per proof node).
+    let mut input = [0u8; 1 + 8 + 32 + 32];
+    input[0] = 1;
+    input[1..9].copy_from_slice(&size.to_le_bytes());
+    input[9..41].copy_from_slice(&left.hash.0);
+    input[41..].copy_from_slice(&right.hash.0);
+    Hash(to32(
+        blake2b_simd::Params::new().hash_length(32).hash(&input),
+    ))
 }
 
 /// Tree hash over the full roots of a tree, given in ascending index order
