@@ -10,7 +10,7 @@ pub mod flat;
 pub(crate) mod proof;
 pub(crate) mod store;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use corestore_keys::hash::{parent as parent_hash, tree as tree_hash};
 use corestore_keys::{Hash, Node, TreeHead};
@@ -19,7 +19,7 @@ use crate::error::{Error, Result, VerifyError};
 use crate::header::TreeHeader;
 use crate::oplog::format::TREE_NODE_SIZE;
 use flat::{Cursor, NodeIndex};
-use store::TreeStore;
+use store::{IndexHash, TreeStore};
 
 /// Where nodes come from: the tree (overlay + file), or a batch on top of it.
 pub(crate) trait NodeSource {
@@ -169,8 +169,10 @@ pub(crate) fn is_blank(node: &Node) -> bool {
 pub(crate) struct MerkleTree {
     /// Current head and roots.
     pub(crate) state: TreeState,
-    /// Nodes not yet flushed; `None` is a blank (deleted) node.
-    overlay: BTreeMap<u64, Option<Node>>,
+    /// Nodes not yet flushed; `None` is a blank (deleted) node. A hash map: a receiver
+    /// inserts a dozen nodes per block and looks nodes up on every proof, and the flush sorts
+    /// what it writes.
+    overlay: HashMap<u64, Option<Node>, IndexHash>,
     /// After an unflushed truncation to `t` blocks, stored nodes at or beyond `2t` are stale.
     truncated_to: Option<u64>,
     store: TreeStore,
@@ -205,7 +207,7 @@ impl MerkleTree {
                 roots: Vec::new(),
                 signature: header.signature.clone(),
             },
-            overlay: BTreeMap::new(),
+            overlay: HashMap::default(),
             truncated_to: None,
             store,
         };
@@ -339,14 +341,16 @@ impl MerkleTree {
         if let Some(t) = self.truncated_to {
             self.store.truncate(if t == 0 { 0 } else { 2 * t - 1 })?;
         }
-        let nodes: Vec<(NodeIndex, Option<Node>)> = self
+        let mut nodes: Vec<(NodeIndex, Option<Node>)> = self
             .overlay
             .iter()
             .map(|(&i, n)| (NodeIndex(i), *n))
             .collect();
+        nodes.sort_unstable_by_key(|(i, _)| *i);
         self.store.write(&nodes)?;
         self.truncated_to = None;
-        self.overlay.clear();
+        // Dropped rather than cleared: an idle core keeps no table.
+        self.overlay = HashMap::default();
         Ok(())
     }
 

@@ -138,10 +138,13 @@ impl NodeCache {
     }
 }
 
-/// Hashing of node indices for the cache: one multiplication (Fibonacci hashing), so nodes of
-/// one level, whose indices share their low bits, still spread over the table.
+/// Hashing of node indices for the cache and the tree's overlay: one wide multiplication whose two halves are folded
+/// together, so that every bit of the hash depends on every bit of the index. Nodes of one
+/// level share their low index bits (a depth-`d` node ends in `d` one bits), and the table
+/// picks buckets by the low bits of the hash: a plain product, whose low bits depend only on
+/// the low bits of the index, would put all of one level's nodes in a few buckets.
 #[derive(Debug, Default, Clone, Copy)]
-struct IndexHash;
+pub(crate) struct IndexHash;
 
 impl BuildHasher for IndexHash {
     type Hasher = IndexHasher;
@@ -152,21 +155,22 @@ impl BuildHasher for IndexHash {
 }
 
 #[derive(Debug)]
-struct IndexHasher(u64);
+pub(crate) struct IndexHasher(u64);
 
 impl Hasher for IndexHasher {
     fn finish(&self) -> u64 {
-        self.0
+        let wide = u128::from(self.0) * u128::from(0x9E37_79B9_7F4A_7C15_u64);
+        (wide as u64) ^ ((wide >> 64) as u64)
     }
 
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_add(0x9E37_79B9_7F4A_7C15);
         }
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (self.0.rotate_left(32) ^ n).wrapping_add(0x9E37_79B9_7F4A_7C15);
     }
 }
 
