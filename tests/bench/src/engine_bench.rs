@@ -5,7 +5,7 @@
 //! every block in order in rounds of `--group` requests, doing what the facade driver does
 //! for each round: the reader counts the nodes it lacks for each block
 //! ([`Core::missing_nodes`]), the writer builds each proof ([`Core::proof`]), the reader
-//! verifies each ([`Core::verify`]) and stores the round with one [`Core::apply_batch`].
+//! verifies each ([`Core::verify_owned`]) and stores the round with one [`Core::apply_batch`].
 //!
 //! Reported: total seconds and the per-block microseconds of serving (proof building, block
 //! read included) and receiving (missing-node count, verify, apply). Deterministic work, so
@@ -99,7 +99,7 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
             };
             let proof = timed(&mut t.proof, || source.proof(&request))?
                 .with_context(|| format!("no proof of block {index}"))?;
-            batches.push(timed(&mut t.verify, || reader.verify(&proof))?);
+            batches.push(timed(&mut t.verify, || reader.verify_owned(proof))?);
         }
         for result in timed(&mut t.apply, || reader.apply_batch(batches)) {
             result?;

@@ -251,8 +251,8 @@ pub struct Core {
     /// Blocks kept by each truncation or reorg since open (a snapshot taken before event `i`
     /// keeps `min(truncations[i..])` blocks).
     pub(crate) truncations: Vec<u64>,
-    /// Where the last block hashed on read ended, so that a hashed read of the next block skips
-    /// the walk down the tree for its byte offset (sequential first reads).
+    /// Where the last block read ended, so that a read of the next block skips the walk down
+    /// the tree for its byte offset (sequential reads, and serving a sequential download).
     pub(crate) last_read: Mutex<Option<LastRead>>,
 }
 
@@ -433,9 +433,11 @@ impl Core {
         let leaf = self.tree.require(leaf_index)?;
         let check = self.read_check == ReadCheck::Always || !self.bitfield.is_checked(index);
         let epoch = self.truncations.len();
-        // The end of the previous block places this one without walking the tree, but only
-        // for a read that is hashed: then a wrong offset cannot return wrong bytes.
-        let last = if check { *lock(&self.last_read) } else { None };
+        // The end of the previous block places this one without walking the tree (a peer
+        // downloading in order asks for the blocks in order). The end is recorded only for a
+        // block whose bytes matched its leaf, so the leaf's size is its true size, and the
+        // offset it started at came from the tree or, the same way, from the block before.
+        let last = *lock(&self.last_read);
         let offset = match last {
             Some(l) if l.epoch == epoch && l.index.checked_add(1) == Some(index) => l.end,
             _ => byte_offset(&self.tree, &self.tree.state, leaf_index)?,
@@ -450,14 +452,14 @@ impl Core {
                 ));
             }
             self.bitfield.mark_checked(index, 1);
-            // The hash covers the length: offset and size are known good, so they may place
-            // the next block.
-            *lock(&self.last_read) = Some(LastRead {
-                epoch,
-                index,
-                end: offset.saturating_add(leaf.size),
-            });
         }
+        // Hashed now or earlier in this open: the hash covers the length, so offset and size
+        // are known good and may place the next block.
+        *lock(&self.last_read) = Some(LastRead {
+            epoch,
+            index,
+            end: offset.saturating_add(leaf.size),
+        });
         Ok(value)
     }
 

@@ -126,6 +126,25 @@ impl Core {
     ///
     /// [`Error::Verification`] with the reason, [`Error::Poisoned`].
     pub fn verify(&self, proof: &Proof) -> Result<VerifiedBatch> {
+        let mut batch = self.verify_parts(proof)?;
+        batch.block = proof.block.as_ref().map(|b| (b.index, b.value.clone()));
+        Ok(batch)
+    }
+
+    /// [`Core::verify`] of a proof the caller is done with: the block's bytes move into the
+    /// result instead of being copied.
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::verify`].
+    pub fn verify_owned(&self, proof: Proof) -> Result<VerifiedBatch> {
+        let mut batch = self.verify_parts(&proof)?;
+        batch.block = proof.block.map(|b| (b.index, b.value));
+        Ok(batch)
+    }
+
+    /// [`Core::verify`] without the block's bytes.
+    fn verify_parts(&self, proof: &Proof) -> Result<VerifiedBatch> {
         self.check_poisoned()?;
         let state = &self.tree.state;
         let reorg = proof.fork != state.fork;
@@ -152,7 +171,7 @@ impl Core {
             manifest = self.check_upgrade_signature(&verified.batch.state, proof)?;
         }
         Ok(VerifiedBatch {
-            block: proof.block.as_ref().map(|b| (b.index, b.value.clone())),
+            block: None,
             verified,
             reorg,
             manifest,
@@ -381,8 +400,12 @@ impl Core {
             return;
         }
         let mut slots: Vec<Option<Result<Applied>>> = Vec::with_capacity(group.len());
-        // (result slot, block index, byte offset, value, tree batch)
+        // (result slot, block index, byte offset, value), and the oplog entry of each.
         let mut writes = Vec::with_capacity(group.len());
+        let mut entries: Vec<Entry> = Vec::with_capacity(group.len());
+        // Where the previous block of the group ended: every proof of the group verified
+        // against the same tree, so the next block starts there (no walk down the tree).
+        let mut previous: Option<(u64, u64)> = None;
         for batch in group {
             let placed = self.check_applicable(&batch).and_then(|()| {
                 let VerifiedBatch {
@@ -391,42 +414,47 @@ impl Core {
                 let (index, value) =
                     block.ok_or(Error::InvalidArgument("proof without a block"))?;
                 let tree_batch = verified.batch;
-                let src = Overlaid {
-                    batch: &tree_batch,
-                    base: &self.tree,
+                let offset = match previous {
+                    Some((last, end)) if last.checked_add(1) == Some(index) => end,
+                    _ => {
+                        let src = Overlaid {
+                            batch: &tree_batch,
+                            base: &self.tree,
+                        };
+                        byte_offset(&src, &tree_batch.state, NodeIndex::leaf(index))?
+                    }
                 };
-                let offset = byte_offset(&src, &tree_batch.state, NodeIndex::leaf(index))?;
-                Ok((index, offset, value, tree_batch))
+                Ok((index, offset, value, tree_batch.nodes))
             });
             match placed {
-                Ok((index, offset, value, tree_batch)) => {
-                    writes.push((slots.len(), index, offset, value, tree_batch));
+                Ok((index, offset, value, nodes)) => {
+                    previous = Some((index, offset.saturating_add(value.len() as u64)));
+                    writes.push((slots.len(), index, offset, value));
+                    // The nodes move into the entry; they reach the tree from there once
+                    // written (for a batch without an upgrade that is all `commit` does).
+                    entries.push(Entry {
+                        user_data: None,
+                        tree_nodes: Some(nodes),
+                        tree_upgrade: None,
+                        bitfield: Some(BitfieldUpdate {
+                            drop: false,
+                            start: index,
+                            length: 1,
+                        }),
+                    });
                     slots.push(None);
                 }
                 Err(e) => slots.push(Some(Err(e))),
             }
         }
         if !writes.is_empty() {
-            let entries: Vec<Entry> = writes
-                .iter()
-                .map(|(_, index, _, _, tree_batch)| Entry {
-                    user_data: None,
-                    tree_nodes: Some(tree_batch.nodes.clone()),
-                    tree_upgrade: None,
-                    bitfield: Some(BitfieldUpdate {
-                        drop: false,
-                        start: *index,
-                        length: 1,
-                    }),
-                })
-                .collect();
             let written = self.guarded(|c| {
                 let synced = c.durability == Durability::Synced;
                 // Blocks that follow each other in the data file (a sequential download) go
                 // out as one run: small ones gathered into one write.
                 let mut run: Vec<&[u8]> = Vec::new();
                 let (mut run_at, mut run_end) = (0, 0);
-                for (_, _, offset, value, _) in &writes {
+                for (_, _, offset, value) in &writes {
                     if !run.is_empty() && *offset != run_end {
                         c.blocks.write_all(run_at, &run)?;
                         run.clear();
@@ -454,7 +482,7 @@ impl Core {
                 Ok(()) => {
                     let count = writes.len();
                     let mut last = None;
-                    for (slot, index, _, _, tree_batch) in writes {
+                    for ((slot, index, _, _), entry) in writes.into_iter().zip(&entries) {
                         let update = BitfieldUpdate {
                             drop: false,
                             start: index,
@@ -464,7 +492,8 @@ impl Core {
                         // `verify` hashed the block into the proof's root: its bytes are checked.
                         self.bitfield.mark_checked(index, 1);
                         update_contig(&mut self.header.hints, update, &self.bitfield);
-                        self.tree.commit(tree_batch);
+                        self.tree
+                            .add_nodes(entry.tree_nodes.as_deref().unwrap_or_default());
                         if let Some(s) = slots.get_mut(slot) {
                             *s = Some(Ok(Applied {
                                 length: self.length(),

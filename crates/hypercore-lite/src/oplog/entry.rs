@@ -8,7 +8,7 @@
 //! [uint flags (bit0 drop) | uint start | uint length]
 //! ```
 
-use corestore_keys::compact::{Decoder, Encoder};
+use corestore_keys::compact::{Decoder, Encode, Encoder};
 use corestore_keys::{DecodeError, Node};
 
 const FLAG_USER_DATA: u64 = 1;
@@ -83,7 +83,17 @@ impl Entry {
         } else {
             0
         };
-        let mut enc = Encoder::new();
+        // One allocation: the variable parts plus at most 11 integers of at most 9 bytes.
+        let variable = self
+            .user_data
+            .as_ref()
+            .map_or(0, |u| u.key.len() + u.value.as_ref().map_or(0, Vec::len))
+            + self
+                .tree_nodes
+                .as_ref()
+                .map_or(0, |n| n.iter().map(Encode::encoded_len).sum::<usize>())
+            + self.tree_upgrade.as_ref().map_or(0, |u| u.signature.len());
+        let mut enc = Encoder::with_capacity(variable + 11 * 9);
         enc.uint(flags);
         if let Some(u) = &self.user_data {
             enc.string(&u.key)

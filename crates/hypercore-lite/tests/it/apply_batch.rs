@@ -92,6 +92,55 @@ fn a_batch_stores_what_single_applies_store() {
     assert_eq!(many.apply_batch(Vec::new()).len(), 0);
 }
 
+/// Groups in download order, where each block is placed where the one before it ended: runs
+/// broken by gaps, a repeated block and blocks of every size (empty ones too) still land at
+/// their own offsets, and the writer serves them in order from the same shortcut.
+#[test]
+fn in_order_groups_place_every_block_at_its_offset() {
+    const N: u64 = 70;
+    let (writer, _) = writer(N);
+    let mut reader = Core::open_storage(
+        hypercore_lite::CoreStorage::memory(),
+        CoreOptions::new().key(*writer.key()),
+    )
+    .unwrap();
+    let up = upgrade(&writer, &reader);
+    reader.apply(up).unwrap();
+    let rounds: [&[u64]; 4] = [
+        &[1, 2, 3, 4, 9, 10, 11],
+        &[12, 12, 13, 30, 31, 5, 6, 7, 8],
+        &(14..30).collect::<Vec<u64>>(),
+        &(32..N).collect::<Vec<u64>>(),
+    ];
+    for indices in rounds {
+        for r in reader.apply_batch(blocks(&writer, &reader, indices)) {
+            r.unwrap();
+        }
+    }
+    assert_eq!(reader.contiguous_length(), N);
+    let fresh = Core::open_storage(
+        hypercore_lite::CoreStorage::memory(),
+        CoreOptions::new().key(*writer.key()),
+    )
+    .unwrap();
+    for i in 0..N {
+        assert_eq!(reader.get(i).unwrap(), block(i), "block {i}");
+        // What a second reader would be served, in order.
+        let proof = writer
+            .proof(&Request {
+                fork: writer.fork(),
+                block: Some(BlockRequest {
+                    index: i,
+                    nodes: fresh.missing_nodes(i).unwrap(),
+                }),
+                ..Request::default()
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(proof.block.map(|b| b.value), Some(block(i)), "served {i}");
+    }
+}
+
 #[test]
 fn a_stale_proof_in_a_batch_fails_alone() {
     let (mut writer, _) = writer(8);

@@ -164,7 +164,7 @@ impl Driver {
         let proof = convert::proof_from_data(data);
         let core = Arc::clone(&a.core);
         if block_only {
-            match core.with(|c| Ok(c.verify(&proof)?)) {
+            match core.with(|c| Ok(c.verify_owned(proof)?)) {
                 Ok(batch) if !batch.is_upgrade() => {
                     self.verified.push(Verified {
                         id,
@@ -186,7 +186,7 @@ impl Driver {
         let mut reorg = false;
         let result = core.with(|c| {
             reorg = proof.fork > c.fork();
-            let verified = c.verify(&proof)?;
+            let verified = c.verify_owned(proof)?;
             Ok(c.apply(verified)?)
         });
         self.on_applied(id, &core, result, bytes, reorg);
