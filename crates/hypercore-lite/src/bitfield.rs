@@ -78,25 +78,35 @@ impl Bitfield {
         }
         let first_page = start / BITS_PER_PAGE;
         let last_page = (end - 1) / BITS_PER_PAGE;
-        let pages: Vec<u64> = if value {
-            (first_page..=last_page).collect()
+        if value {
+            // Setting bits creates the pages it needs (one, for a stored block).
+            for page in first_page..=last_page {
+                self.fill_page(page, start, end, true);
+            }
         } else {
-            self.pages
+            // Clearing touches only the pages that exist.
+            let pages: Vec<u64> = self
+                .pages
                 .range(first_page..=last_page)
                 .map(|(&p, _)| p)
-                .collect()
-        };
-        for page in pages {
-            let page_start = page * BITS_PER_PAGE;
-            let from = start.max(page_start) - page_start;
-            let to = end.min(page_start + BITS_PER_PAGE) - page_start;
-            let bits = self
-                .pages
-                .entry(page)
-                .or_insert_with(|| Box::new([0; BITFIELD_PAGE_SIZE]));
-            fill(bits, from, to, value);
-            self.dirty.insert(page);
+                .collect();
+            for page in pages {
+                self.fill_page(page, start, end, false);
+            }
         }
+    }
+
+    /// Sets or clears the bits of `[start, end)` that fall in `page`, creating the page.
+    fn fill_page(&mut self, page: u64, start: u64, end: u64, value: bool) {
+        let page_start = page * BITS_PER_PAGE;
+        let from = start.max(page_start) - page_start;
+        let to = end.min(page_start + BITS_PER_PAGE) - page_start;
+        let bits = self
+            .pages
+            .entry(page)
+            .or_insert_with(|| Box::new([0; BITFIELD_PAGE_SIZE]));
+        fill(bits, from, to, value);
+        self.dirty.insert(page);
     }
 
     /// Whether block `index` was checked against its leaf by this open (implies stored).

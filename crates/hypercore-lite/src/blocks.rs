@@ -69,7 +69,12 @@ impl Blocks {
             return self.write(offset, one);
         }
         let mut pos = offset;
-        let mut gathered: Vec<u8> = Vec::new();
+        let small: usize = blocks
+            .iter()
+            .map(|b| b.len())
+            .filter(|&n| n < DIRECT_WRITE)
+            .sum();
+        let mut gathered: Vec<u8> = Vec::with_capacity(small.min(GATHER_MAX));
         let mut gathered_at = offset;
         for block in blocks {
             if block.len() >= DIRECT_WRITE {

@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::header::{self, SlotHeader};
 use entry::Entry;
 use format::{
-    ENTRIES_OFFSET, MAX_FRAME_PAYLOAD, MAX_HEADER_PAYLOAD, SLOT_1_OFFSET, decode_frame,
-    encode_frame,
+    ENTRIES_OFFSET, FRAME_PREFIX_SIZE, MAX_FRAME_PAYLOAD, MAX_HEADER_PAYLOAD, SLOT_1_OFFSET,
+    decode_frame, encode_frame,
 };
 
 /// The oplog file and its slot state.
@@ -123,15 +123,16 @@ impl Oplog {
     /// Appends `entries` as non-atomic frames (hypercore never sets the partial bit).
     pub(crate) fn append(&mut self, entries: &[Entry]) -> Result<()> {
         let bit = (self.bits[0] + self.bits[1]) & 1;
-        let mut buf = Vec::new();
-        for e in entries {
-            let payload = e.encode();
+        let payloads: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
+        let mut buf =
+            Vec::with_capacity(payloads.iter().map(|p| p.len() + FRAME_PREFIX_SIZE).sum());
+        for payload in &payloads {
             if payload.len() > MAX_FRAME_PAYLOAD {
                 return Err(Error::InvalidArgument(
                     "oplog entry too large for one frame",
                 ));
             }
-            encode_frame(&mut buf, &payload, bit, false);
+            encode_frame(&mut buf, payload, bit, false);
         }
         self.storage
             .write(ENTRIES_OFFSET + self.entries_size, &buf)?;

@@ -213,10 +213,12 @@ impl TreeStore {
         let windowed = index.depth() <= WINDOW_MAX_DEPTH;
         let file_len = {
             let mut cache = self.cache();
-            if let Some(node) = cache.get(index.get()) {
+            // Windows first for the bottom levels: they hold most of those (both sources
+            // always agree with the file).
+            if windowed && let Some(node) = cache.window_node(index) {
                 return Ok(node);
             }
-            if windowed && let Some(node) = cache.window_node(index) {
+            if let Some(node) = cache.get(index.get()) {
                 return Ok(node);
             }
             cache.file_len

@@ -208,7 +208,9 @@ fn block_and_seek(
         return Err(Error::InvalidRequest("node is not under the proof root"));
     }
     let mut c = Cursor::new(node.index);
-    let mut nodes = Vec::new();
+    // One node per level up to the root, and the node itself for a hash request.
+    let mut nodes =
+        Vec::with_capacity((root.depth().saturating_sub(node.index.depth()) + 1) as usize);
     if !node.has_value {
         nodes.push(need(src, c.index())?);
     }

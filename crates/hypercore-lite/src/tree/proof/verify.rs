@@ -34,6 +34,11 @@ impl<'a> Queue<'a> {
         }
     }
 
+    /// How many nodes are left, `extra` included.
+    fn len(&self) -> usize {
+        self.nodes.len().saturating_sub(self.next) + usize::from(self.extra.is_some())
+    }
+
     fn is_empty(&self) -> bool {
         self.next >= self.nodes.len() && self.extra.is_none()
     }
@@ -66,6 +71,8 @@ impl<'a> Queue<'a> {
 fn fold(start: Node, queue: &mut Queue<'_>, out: &mut Vec<Node>) -> Result<Node, VerifyError> {
     let mut c = Cursor::new(NodeIndex(start.index));
     let mut root = start;
+    // A sibling and a parent per queued node; a path is at most 60 levels long.
+    out.reserve(1 + 2 * queue.len().min(60));
     out.push(root);
     while !queue.is_empty() {
         if c.index().depth() >= 60 {
