@@ -164,19 +164,23 @@ impl Encoder {
 
     /// Writes a minimal `uint` varint.
     pub fn uint(&mut self, n: u64) -> &mut Self {
-        if n <= 0xfc {
-            // The branch guarantees `n` fits; `to_le_bytes()[0]` avoids a cast.
-            self.buf.push(n.to_le_bytes()[0]);
+        // The prefix byte and the little-endian value side by side: one copy of the first
+        // `len` bytes (the hot path of node and message encoding).
+        let le = n.to_le_bytes();
+        let (prefix, len) = if n <= 0xfc {
+            // The branch guarantees `n` fits; `le[0]` avoids a cast.
+            (le[0], 1)
         } else if n <= 0xffff {
-            self.buf.push(0xfd);
-            self.buf.extend_from_slice(&n.to_le_bytes()[..2]);
+            (0xfd, 3)
         } else if n <= 0xffff_ffff {
-            self.buf.push(0xfe);
-            self.buf.extend_from_slice(&n.to_le_bytes()[..4]);
+            (0xfe, 5)
         } else {
-            self.buf.push(0xff);
-            self.buf.extend_from_slice(&n.to_le_bytes());
-        }
+            (0xff, 9)
+        };
+        let mut word = [0u8; 9];
+        word[0] = prefix;
+        word[1..].copy_from_slice(&le);
+        self.buf.extend_from_slice(&word[..len]);
         self
     }
 
