@@ -100,6 +100,28 @@ pub const fn uint32_array_len(words: usize) -> usize {
     uint_len(words as u64) + 4 * words
 }
 
+/// Writes the minimal `uint` encoding of `n` to the start of `out` (the prefix byte and the
+/// little-endian value side by side); returns its length.
+fn put_uint(out: &mut [u8], n: u64) -> usize {
+    let le = n.to_le_bytes();
+    let (prefix, len) = if n <= 0xfc {
+        // The branch guarantees `n` fits; `le[0]` avoids a cast.
+        (le[0], 1)
+    } else if n <= 0xffff {
+        (0xfd, 3)
+    } else if n <= 0xffff_ffff {
+        (0xfe, 5)
+    } else {
+        (0xff, 9)
+    };
+    if let Some((first, rest)) = out.split_first_mut() {
+        *first = prefix;
+        let tail = rest.len().min(8);
+        rest[..tail].copy_from_slice(&le[..tail]);
+    }
+    len
+}
+
 /// Appends compact-encoded values to a `Vec<u8>`.
 ///
 /// Every method returns `&mut Self`, so fields can be chained:
@@ -164,23 +186,20 @@ impl Encoder {
 
     /// Writes a minimal `uint` varint.
     pub fn uint(&mut self, n: u64) -> &mut Self {
-        // The prefix byte and the little-endian value side by side: one copy of the first
-        // `len` bytes (the hot path of node and message encoding).
-        let le = n.to_le_bytes();
-        let (prefix, len) = if n <= 0xfc {
-            // The branch guarantees `n` fits; `le[0]` avoids a cast.
-            (le[0], 1)
-        } else if n <= 0xffff {
-            (0xfd, 3)
-        } else if n <= 0xffff_ffff {
-            (0xfe, 5)
-        } else {
-            (0xff, 9)
-        };
         let mut word = [0u8; 9];
-        word[0] = prefix;
-        word[1..].copy_from_slice(&le);
+        let len = put_uint(&mut word, n);
         self.buf.extend_from_slice(&word[..len]);
+        self
+    }
+
+    /// Writes two `uint`s and 32 fixed bytes with one copy into the buffer: the layout of a
+    /// tree node (index, size, hash), the bulk of proofs and oplog entries.
+    pub fn uint_uint_fixed32(&mut self, a: u64, b: u64, bytes: &[u8; 32]) -> &mut Self {
+        let mut out = [0u8; 9 + 9 + 32];
+        let mut len = put_uint(&mut out, a);
+        len += put_uint(&mut out[len..], b);
+        out[len..len + 32].copy_from_slice(bytes);
+        self.buf.extend_from_slice(&out[..len + 32]);
         self
     }
 

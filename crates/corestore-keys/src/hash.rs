@@ -63,7 +63,7 @@ impl Encode for Node {
     }
 
     fn encode(&self, enc: &mut Encoder) {
-        enc.uint(self.index).uint(self.size).fixed(&self.hash.0);
+        enc.uint_uint_fixed32(self.index, self.size, &self.hash.0);
     }
 }
 

@@ -226,3 +226,29 @@ fn finish_reports_trailing_bytes() {
     assert_eq!(d.position(), 1);
     assert_eq!(d.finish(), Err(DecodeError::TrailingBytes { count: 2 }));
 }
+
+#[test]
+fn uint_uint_fixed32_matches_its_parts() {
+    let values = [
+        0,
+        0xfc,
+        0xfd,
+        0xffff,
+        0x1_0000,
+        0xffff_ffff,
+        1 << 32,
+        u64::MAX,
+    ];
+    for &a in &values {
+        for &b in &values {
+            let hash = [a.to_le_bytes()[0] ^ 0x5a; 32];
+            let one = enc(|e| {
+                e.u8(7).uint_uint_fixed32(a, b, &hash);
+            });
+            let parts = enc(|e| {
+                e.u8(7).uint(a).uint(b).fixed(&hash);
+            });
+            assert_eq!(one, parts, "{a} {b}");
+        }
+    }
+}
