@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use corestore_keys::{Hash, Node};
 use rac_storage::Storage;
@@ -143,6 +143,12 @@ impl NodeCache {
 /// level share their low index bits (a depth-`d` node ends in `d` one bits), and the table
 /// picks buckets by the low bits of the hash: a plain product, whose low bits depend only on
 /// the low bits of the index, would put all of one level's nodes in a few buckets.
+///
+/// Peers choose which nodes we read (by the blocks they request) and send, so the hasher
+/// starts from a key drawn once per process ([`index_hash_key`]): the buckets an index lands
+/// in cannot be computed ahead of time from this source alone. It is a cheap mixer, not a
+/// keyed PRF; the tables it serves are bounded (the cache by [`CACHE_CAPACITY`], the overlay
+/// by the flush interval), which caps what a collision costs.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IndexHash;
 
@@ -150,8 +156,14 @@ impl BuildHasher for IndexHash {
     type Hasher = IndexHasher;
 
     fn build_hasher(&self) -> IndexHasher {
-        IndexHasher(0)
+        IndexHasher(index_hash_key())
     }
+}
+
+/// The per-process key of [`IndexHash`], from the standard library's randomly keyed hasher.
+fn index_hash_key() -> u64 {
+    static KEY: OnceLock<u64> = OnceLock::new();
+    *KEY.get_or_init(|| std::hash::RandomState::new().hash_one(0x6879_7065_7263_6f72_u64))
 }
 
 #[derive(Debug)]
