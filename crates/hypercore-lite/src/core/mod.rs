@@ -335,13 +335,46 @@ impl Core {
         prefix: &str,
         options: CoreOptions,
     ) -> Result<Self> {
+        Self::open_probed(provider, prefix, &options, false)?.ok_or(Error::NotFound)
+    }
+
+    /// The part of [`Core::open`] that needs no reading: creates the core under `prefix` (as
+    /// [`Core::open`] would) if its storage holds none, and returns `Ok(None)`, having
+    /// probed only the length of its `oplog`, if a core is stored there (open it with
+    /// [`Core::open`]). With [`CoreOptions::lazy`] a missing core costs that one probe and no
+    /// write, so a caller may run this where blocking I/O is unwelcome and leave the opening
+    /// of stored cores to a thread of its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::open`]: [`Error::NotFound`] when the core is missing and `options.create`
+    /// is false.
+    pub fn create_if_missing(
+        provider: &(impl Provider + ?Sized),
+        prefix: &str,
+        options: &CoreOptions,
+    ) -> Result<Option<Self>> {
+        Self::open_probed(provider, prefix, options, true)
+    }
+
+    /// Probes the oplog, then opens or creates the core; `None` when a core is stored and
+    /// `only_missing` is set.
+    fn open_probed(
+        provider: &(impl Provider + ?Sized),
+        prefix: &str,
+        options: &CoreOptions,
+        only_missing: bool,
+    ) -> Result<Option<Self>> {
         let oplog = provider.open(&format!("{prefix}oplog"), &OpenOptions::new())?;
         let oplog_len = oplog.len()?;
         if oplog_len == 0 && !options.create {
             return Err(Error::NotFound);
         }
+        if oplog_len != 0 && only_missing {
+            return Ok(None);
+        }
         let storage = CoreStorage::open_rest(provider, prefix, oplog, oplog_len == 0)?;
-        Self::open_with_len(storage, options, Some(oplog_len))
+        Self::open_with_len(storage, options, Some(oplog_len)).map(Some)
     }
 
     /// The core key.

@@ -35,13 +35,13 @@ impl Core {
     /// that is not the key pair's), [`Error::Corrupt`] / [`Error::Incompatible`] for bad
     /// files, [`Error::Storage`].
     pub fn open_storage(storage: CoreStorage, options: CoreOptions) -> Result<Self> {
-        Self::open_with_len(storage, options, None)
+        Self::open_with_len(storage, &options, None)
     }
 
     /// [`Core::open_storage`] with the length of the oplog, when the caller already read it.
     pub(crate) fn open_with_len(
         storage: CoreStorage,
-        options: CoreOptions,
+        options: &CoreOptions,
         oplog_len: Option<u64>,
     ) -> Result<Self> {
         let Opened {
@@ -56,7 +56,7 @@ impl Core {
                 if !options.create {
                     return Err(Error::NotFound);
                 }
-                let mut header = new_header(&options)?;
+                let mut header = new_header(options)?;
                 created = true;
                 if options.lazy {
                     // Kept in memory until `materialize`, which writes what the eager branch
