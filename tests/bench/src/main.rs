@@ -14,7 +14,8 @@
 //! | `open --dir D` | `Core::open` of an existing core plus a read of its last block |
 //! | `blake2b --block-size N --total BYTES` | the BLAKE2b hashing bound (`blake2b_simd`, 32-byte leaf hashes) |
 //! | `crypto --block-size N --total BYTES` | the XChaCha20-Poly1305 + BLAKE2b bound of replication |
-//! | `open-cores --dir D --count N` | `Corestore::get` of N named cores, and RSS per idle core |
+//! | `open-cores --dir D --count N [--lazy 0]` | `Corestore::get` of N named cores, and RSS per idle core |
+//! | `open-close-cores --dir D --count N [--lazy 0]` | the same `get`s, then closing every session and the store, timed together |
 //! | `replicate --writer rust\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs` | one core over loopback TCP |
 
 // A benchmark binary: printing its result is its job.
@@ -145,6 +146,7 @@ fn main() -> Result<()> {
         "blake2b" => core_bench::blake2b(&args)?,
         "crypto" => core_bench::crypto(&args)?,
         "open-cores" => runtime()?.block_on(store_bench::open_cores(&args))?,
+        "open-close-cores" => runtime()?.block_on(store_bench::open_close_cores(&args))?,
         "replicate" => runtime()?.block_on(replicate::run(&args))?,
         other => bail!("unknown scenario `{other}`"),
     };
