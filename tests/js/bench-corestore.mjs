@@ -1,12 +1,16 @@
-// bench-corestore.mjs: the JavaScript side of the corestore scenario of `cargo xtask bench`
-// (the Rust side is `corestore-bench open-cores`).
+// bench-corestore.mjs: the JavaScript side of the corestore scenarios of `cargo xtask bench`
+// (the Rust side is `corestore-bench open-cores` / `open-close-cores`).
 //
 //   node --expose-gc bench-corestore.mjs open-cores --dir D --count N [--cap SECS]
+//   node bench-corestore.mjs open-close-cores --dir D --count N [--cap SECS]
 //
 // corestore 6.18.4 on a directory: `store.get({ name })` + `ready()` of N named cores (created
 // on first open), one after the other, every core kept open, stopping early after --cap
 // seconds; VmRSS of /proc/self/status is read before and after (after a GC when --expose-gc is
 // given). Prints one JSON object, then exits without closing the store (as the Rust side).
+//
+// open-close-cores: the same opens, then `close()` of every core, one after the other, and of
+// the store, timed together with the opens (`open_seconds`: the opens alone).
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
@@ -24,7 +28,39 @@ function rss () {
   return Number(line.split(/\s+/)[1]) * 1024
 }
 
+async function openCloseCores () {
+  const count = Number(args.count)
+  const cap = Number(args.cap ?? 600) * 1000
+  const store = new Corestore(args.dir)
+  await store.ready()
+  const warm = store.get({ name: 'warm-up' })
+  await warm.ready()
+  await warm.close()
+  const cores = []
+  const started = performance.now()
+  for (let i = 0; i < count; i++) {
+    const core = store.get({ name: `core-${i}` })
+    await core.ready()
+    cores.push(core)
+    if (performance.now() - started >= cap) break
+  }
+  const openSeconds = (performance.now() - started) / 1000
+  for (const core of cores) await core.close()
+  await store.close()
+  const seconds = (performance.now() - started) / 1000
+  console.log(JSON.stringify({
+    scenario: 'open-close-cores',
+    impl: 'js',
+    ops: cores.length,
+    bytes: 0,
+    seconds,
+    open_seconds: openSeconds
+  }))
+  process.exit(0)
+}
+
 async function main () {
+  if (command === 'open-close-cores') return openCloseCores()
   if (command !== 'open-cores') throw new Error(`unknown scenario ${command}`)
   const count = Number(args.count)
   const cap = Number(args.cap ?? 600) * 1000

@@ -469,6 +469,64 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
         });
     }
 
+    // The same opens, then closing every session and the store: where the work that lazy
+    // creation defers (and the syncs of close) shows up. No target: it is there to be seen.
+    {
+        let count = s(plan.cores);
+        let cap = s(plan.cores_cap);
+        println!(
+            "bench: open and close {} named cores (cap {} s on the opens)",
+            plan.cores, plan.cores_cap
+        );
+        let dir_r = tmp.join("cores-close-rust");
+        let dir_j = tmp.join("cores-close-js");
+        let (r, j) = (dir_r.display().to_string(), dir_j.display().to_string());
+        let rust = best_of(
+            1,
+            || Ok(()),
+            || {
+                Ok(cmd!(
+                    sh,
+                    "{bin} open-close-cores --dir {r} --count {count} --cap {cap}"
+                )
+                .read()?)
+            },
+        )?;
+        let js = best_of(
+            1,
+            || Ok(()),
+            || {
+                Ok(cmd!(
+                    sh,
+                    "node {cs_js} open-close-cores --dir {j} --count {count} --cap {cap}"
+                )
+                .read()?)
+            },
+        )?;
+        sh.remove_path(&dir_r)?;
+        sh.remove_path(&dir_j)?;
+        let shown = |m: &Measured| {
+            let open = m.json["open_seconds"].as_f64().unwrap_or(0.0);
+            // The cap applies to the opens: fewer cores than planned means it was hit.
+            format!(
+                "{:.0} cores/s ({} cores in {:.2} s, opens {open:.2} s)",
+                m.ops_per_s(),
+                m.ops,
+                m.seconds
+            )
+        };
+        rows.push(Row {
+            scenario: format!(
+                "corestore: open and close {} named cores (opens + every close + store close)",
+                plan.cores
+            ),
+            rust: shown(&rust),
+            js: shown(&js),
+            ratio: rust.ops_per_s() / js.ops_per_s(),
+            target: None,
+        });
+    }
+
     // The `corestore serve` / `corestore fetch` commands against the same two written with
     // corestore 6.
     rows.extend(cli::serve_fetch(

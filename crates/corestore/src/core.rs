@@ -4,8 +4,10 @@
 //!
 //! Calls into `hypercore-lite` are short synchronous calls made under the core's mutex: an
 //! append, a read or a proof is a few page-cache reads and writes (microseconds), so the
-//! facade makes them inline instead of paying a `spawn_blocking` hop per block. Opening a core
-//! (which may replay an oplog) goes through the store's I/O thread ([`Worker`](crate::worker::Worker)).
+//! facade makes them inline instead of paying a `spawn_blocking` hop per block. Opening a stored
+//! core (which may replay an oplog) goes through the store's I/O thread
+//! ([`Worker`](crate::worker::Worker)); creating a missing one lazily (one failed probe, no
+//! write) happens inline in `get`.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -458,8 +460,16 @@ impl LoadedCore {
             }
         };
         if let Slot::Open(core) = previous {
+            // Closing a lazily created core writes its files first: a failure here is the
+            // only report of that write, so it is logged.
+            let materialized = core.is_materialized();
             if let Err(e) = core.close() {
-                warn!(dk = %self.discovery_key, error = %e, "closing core failed");
+                warn!(
+                    dk = %self.discovery_key,
+                    error = %e,
+                    materialized,
+                    "closing core failed"
+                );
             }
             debug!(dk = %self.discovery_key, "core closed");
             // Extensions end with the core: their receivers see the end of the stream.

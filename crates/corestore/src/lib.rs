@@ -60,10 +60,20 @@
 //!
 //! # Design
 //!
-//! - **Synchronous engine, async facade.** `hypercore-lite` is synchronous. Opening a core
-//!   (which may replay an oplog) runs on the store's own I/O thread; appends, reads and proofs
-//!   are short calls (a few page-cache reads and writes) made inline under the core's mutex,
-//!   which costs less than a thread hop per block.
+//! - **Synchronous engine, async facade.** `hypercore-lite` is synchronous. Opening a stored
+//!   core (which may replay an oplog) runs on the store's own I/O thread; appends, reads and
+//!   proofs are short calls (a few page-cache reads and writes) made inline under the core's
+//!   mutex, which costs less than a thread hop per block.
+//! - **Lazy creation** ([`StoreOptions::lazy`], on by default): a core that `get` creates
+//!   (by name, or by key with `create_if_missing`) is set up in memory, inline, after one
+//!   failed probe of its `oplog`; its key pair, header and `corestore/name` /
+//!   `corestore/namespace` user data are written at its first durable operation (an append,
+//!   data from a peer, a truncate, a clear, a user-data change) or when it closes (after its
+//!   last session and linger, or with the store), byte for byte what an eager creation
+//!   writes. A storage error while writing them is the error of the operation that triggered
+//!   it (logged when it is the close). If the process dies before that, the core simply does
+//!   not exist on disk; nothing acknowledged is lost, and [`Corestore::list_cores`] (which
+//!   reads the disk) does not list it until it is written.
 //! - **One driver task per stream** (`debug_span!("replicate", initiator, peer)`), which owns
 //!   the transport: it keeps reading while output is queued (so two peers never wait on each
 //!   other), handles each read as one corked round and writes once. Remote requests wait while

@@ -78,6 +78,11 @@ impl Corestore {
     /// while the listing runs, so no core is open twice. Listing costs one pass over the
     /// cores' files, not a `get` and a `close` (with its syncs) per core.
     ///
+    /// Only cores with files are listed: a core that a `get` created lazily (see
+    /// [`StoreOptions::lazy`](crate::StoreOptions::lazy)) appears once it wrote them, at its
+    /// first durable operation or its close. Until then it exists only in this process, and
+    /// neither a crash nor another process (JavaScript corestore included) would see it.
+    ///
     /// # Errors
     ///
     /// [`Error::Storage`] (function storages cannot be listed), [`Error::Core`] for a core

@@ -33,6 +33,13 @@ pub struct StoreOptions {
     /// `None`: 20 s plus up to 20 s at random, as hypercore 10. A core attached to no stream
     /// closes with its last session at once.
     pub linger: Option<Duration>,
+    /// Create new cores lazily (default `true`): a core that a `get` creates (by name, or by
+    /// key with `create_if_missing`) lives in memory until its first durable operation (an
+    /// append, data from a peer, a truncate, a clear, a user-data change) or its close, and
+    /// only then writes its files, the same bytes an eager creation writes. A process that
+    /// ends before that leaves no trace of it (nothing acknowledged is lost: nothing was).
+    /// `false` writes the files in `get`, as corestore 6 does.
+    pub lazy: bool,
 }
 
 impl Default for StoreOptions {
@@ -46,6 +53,7 @@ impl Default for StoreOptions {
             compat: true,
             cache: false,
             linger: None,
+            lazy: true,
         }
     }
 }
@@ -110,6 +118,13 @@ impl StoreOptions {
     #[must_use]
     pub const fn linger(mut self, linger: Duration) -> Self {
         self.linger = Some(linger);
+        self
+    }
+
+    /// Sets [`StoreOptions::lazy`].
+    #[must_use]
+    pub const fn lazy(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
         self
     }
 }

@@ -127,6 +127,19 @@ impl Root {
         }
         let provider = Arc::clone(&self.provider);
         let prefix = core_prefix(&dk);
+        if options.lazy && options.create {
+            // A missing core is created in memory after one probe, here: no handoff to the
+            // I/O thread. A stored one is opened there.
+            let created = {
+                let _span = info_span!("create", dk = %prefix).entered();
+                Core::create_if_missing(&*provider, &prefix, &options).map_err(Error::Core)?
+            };
+            if let Some(core) = created {
+                let core = fixup(core, &*provider, &prefix)?;
+                lock(&self.no_core).remove(&dk);
+                return Ok(self.registry.insert(core, session, opener));
+            }
+        }
         let core = self
             .worker
             .run(move || {
@@ -409,8 +422,16 @@ impl Corestore {
             (_, Some(key)) => key.discovery_key(),
             (_, None) => return Err(Error::InvalidArgument("no key")),
         };
-        let mut core_options =
-            CoreOptions::new().create(options.create_if_missing && key.is_some());
+        let mut core_options = CoreOptions::new()
+            .create(options.create_if_missing && key.is_some())
+            .lazy(self.inner.root.options.lazy);
+        if let Some(name) = &name {
+            // What corestore 6 records right after creating a named core (kept in memory
+            // until a lazily created core writes its files).
+            core_options = core_options
+                .user_data(USER_DATA_NAME, name.as_bytes())
+                .user_data(USER_DATA_NAMESPACE, self.inner.namespace.as_ref());
+        }
         if let Some(key) = key {
             core_options = core_options.key(key);
         }
@@ -527,7 +548,8 @@ impl Corestore {
     }
 
     /// The discovery keys of every core stored in this store's storage (those with an
-    /// `oplog`), sorted. Open one with [`GetOptions::discovery_key`].
+    /// `oplog`), sorted. Open one with [`GetOptions::discovery_key`]. A lazily created core
+    /// that has not written its files yet is not stored (see [`Corestore::list_cores`]).
     ///
     /// # Errors
     ///

@@ -1,13 +1,14 @@
 //! [`Worker`]: the thread on which a store opens cores.
 //!
-//! Opening a core is blocking file I/O (directory creation, the oplog header, a replay of the
+//! Opening a stored core is blocking file I/O (reading the oplog header, a replay of the
 //! entries written since the last flush), so it must not run on a Tokio worker. Tokio's
 //! blocking pool would do, but it spawns a thread whenever no idle one is at hand, and every
 //! new thread brings its own allocator arena and stack: with thousands of cores opened one
 //! after the other, a few hundred bytes of resident memory per core came from that spread
 //! alone. One long-lived thread per store keeps the open path's allocations in one place and
 //! needs no runtime (it works under any executor). Loads are serialised by the registry
-//! anyway, so one thread loses no parallelism.
+//! anyway, so one thread loses no parallelism. A core created lazily (one failed probe and no
+//! write) skips the thread: `get` creates it inline, which halves the cost of a new core.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;

@@ -86,6 +86,20 @@
 //!   before the header, the header slot before the entries are dropped): power-loss safe at
 //!   every acknowledged mutation, at the cost of several syncs per mutation.
 //!
+//! # Lazy creation
+//!
+//! With [`CoreOptions::lazy`] (off by default here, so [`Core::open`] creates files as it always
+//! did; the `corestore` facade turns it on) a new core is created in memory only: its header,
+//! key pair and [`CoreOptions::user_data`] exist, nothing is written. Right before its first
+//! storage write (an append, data applied from a peer, a truncation, a clear, a user-data
+//! change, [`Core::flush`], [`Core::sync`], [`Core::close`] or [`Core::materialize`]) it writes
+//! what an eager creation would have written, through the same code, so its files are byte for
+//! byte an eager core's ([`Core::is_materialized`]). A storage error there is that operation's
+//! error (and poisons the core). A process that ends before that leaves nothing on disk and
+//! loses nothing acknowledged, since nothing was. Opening a missing core costs one probe, the
+//! length of its `oplog`; its other files are opened with the
+//! [`absent`](rac_storage::OpenOptions::absent) hint and not probed.
+//!
 //! The on-disk format is documented byte by byte in `docs/on-disk-format.md` and in the source of
 //! the `oplog::format` module.
 //!

@@ -53,6 +53,9 @@ pub struct FileStorage {
     /// levels: they are always the file's parent and the next `n - 1` ancestors above it
     /// (each created directory adds an entry to its parent), so a count describes them exactly.
     unsynced_levels: AtomicU8,
+    /// Opened with [`OpenOptions::absent`] and not created since: the file is taken to be
+    /// missing without a system call.
+    absent: AtomicBool,
 }
 
 impl FileStorage {
@@ -92,6 +95,7 @@ impl FileStorage {
             closed: AtomicBool::new(false),
             root,
             unsynced_levels: AtomicU8::new(0),
+            absent: AtomicBool::new(options.absent && !options.lock),
         };
         if options.lock {
             let file = storage
@@ -144,6 +148,9 @@ impl FileStorage {
         if let Some(file) = self.pool.get(self.id) {
             return Ok(Some(file));
         }
+        if !create && self.absent.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let Some(file) = self.open_file(create)? else {
             return Ok(None);
         };
@@ -163,11 +170,16 @@ impl FileStorage {
     fn open_file(&self, create: bool) -> Result<Option<File>> {
         let mut options = fs::OpenOptions::new();
         options.read(true).write(true);
-        match options.open(&self.path) {
-            Ok(file) => return Ok(Some(file)),
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io(Op::Open, e)),
-            Err(_) if !create => return Ok(None),
-            Err(_) => {}
+        // A handle opened as absent skips the probe: the file is created below.
+        if !(create && self.absent.load(Ordering::Acquire)) {
+            match options.open(&self.path) {
+                Ok(file) => return Ok(Some(file)),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(self.io(Op::Open, e));
+                }
+                Err(_) if !create => return Ok(None),
+                Err(_) => {}
+            }
         }
         let parent = self.parent();
         // Every directory whose entries change must be synced: the file's parent, and the parent
@@ -184,6 +196,7 @@ impl FileStorage {
             .open(&self.path)
             .map_err(|e| self.io(Op::Open, e))?;
         self.unsynced_levels.fetch_max(levels, Ordering::AcqRel);
+        self.absent.store(false, Ordering::Release);
         Ok(Some(file))
     }
 
@@ -386,6 +399,30 @@ mod tests {
         f.sync().unwrap();
         assert_eq!(f.read_to_vec(0, 5).unwrap(), b"\0\0\0xy");
         assert_eq!(f.unsynced_levels.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn an_absent_handle_asks_nothing_until_it_creates_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/file");
+        let absent = OpenOptions::new().absent(true);
+        let f = FileStorage::open(&path, &absent).unwrap();
+        // Another writer creates the file behind the handle's back: the hint wins (no probe).
+        let other = FileStorage::open(&path, &OpenOptions::new()).unwrap();
+        other.write(0, b"zz").unwrap();
+        assert_eq!(f.len().unwrap(), 0);
+        assert!(f.read(0, &mut [0; 1]).unwrap_err().is_out_of_bounds());
+        f.sync().unwrap();
+        // The first write opens (creating if needed) the real file and drops the hint.
+        f.write(2, b"y").unwrap();
+        assert_eq!(f.len().unwrap(), 3);
+        assert_eq!(f.read_to_vec(0, 3).unwrap(), b"zzy");
+
+        // A missing file is created with its directories, as without the hint.
+        let g = FileStorage::open(dir.path().join("c/d/file"), &absent).unwrap();
+        g.truncate(4).unwrap();
+        assert_eq!(g.unsynced_levels.load(Ordering::Acquire), 3);
+        assert_eq!(fs::read(dir.path().join("c/d/file")).unwrap(), [0; 4]);
     }
 
     #[test]

@@ -27,6 +27,14 @@ pub struct OpenOptions {
     /// directories) at open, and stays open until closed. Memory and function providers ignore
     /// it.
     pub lock: bool,
+    /// A hint that the caller knows the storage does not exist yet (hypercore-lite passes it
+    /// for the other files of a core whose `oplog` it just found missing): the handle then
+    /// answers [`len`](crate::Storage::len) and reads as an empty storage without asking the
+    /// backend, and its first non-empty write or non-zero truncate creates the file without
+    /// probing for it first. Only [`FileStorage`](crate::FileStorage) uses it; a wrong hint
+    /// (the file does exist) makes the handle see it as empty until it writes. Ignored with
+    /// [`lock`](Self::lock).
+    pub absent: bool,
 }
 
 impl OpenOptions {
@@ -39,6 +47,13 @@ impl OpenOptions {
     #[must_use]
     pub fn lock(mut self, lock: bool) -> Self {
         self.lock = lock;
+        self
+    }
+
+    /// Sets [`absent`](Self::absent).
+    #[must_use]
+    pub fn absent(mut self, absent: bool) -> Self {
+        self.absent = absent;
         self
     }
 }

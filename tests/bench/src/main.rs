@@ -15,7 +15,8 @@
 //! | `blake2b --block-size N --total BYTES` | the BLAKE2b hashing bound (`blake2b_simd`, 32-byte leaf hashes) |
 //! | `crypto --block-size N --total BYTES` | the XChaCha20-Poly1305 + BLAKE2b bound of replication |
 //! | `engine --block-size N --total BYTES [--group 32]` | replication's per-block engine work: proof building, verify, apply (no wire) |
-//! | `open-cores --dir D --count N` | `Corestore::get` of N named cores, and RSS per idle core |
+//! | `open-cores --dir D --count N [--lazy 0]` | `Corestore::get` of N named cores, and RSS per idle core |
+//! | `open-close-cores --dir D --count N [--lazy 0]` | the same `get`s, then closing every session and the store, timed together |
 //! | `replicate --writer rust\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs` | one core over loopback TCP |
 
 // A benchmark binary: printing its result is its job.
@@ -148,6 +149,7 @@ fn main() -> Result<()> {
         "crypto" => core_bench::crypto(&args)?,
         "engine" => engine_bench::run(&args)?,
         "open-cores" => runtime()?.block_on(store_bench::open_cores(&args))?,
+        "open-close-cores" => runtime()?.block_on(store_bench::open_close_cores(&args))?,
         "replicate" => runtime()?.block_on(replicate::run(&args))?,
         other => bail!("unknown scenario `{other}`"),
     };

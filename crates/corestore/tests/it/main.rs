@@ -5,6 +5,7 @@
 mod conflict;
 mod extension;
 mod identity;
+mod lazy;
 mod remote;
 mod replicate;
 mod seed;

@@ -99,6 +99,15 @@ pub struct CoreOptions {
     pub durability: Durability,
     /// When reads hash blocks to check them (see [`ReadCheck`]).
     pub read_check: ReadCheck,
+    /// Create a new core in memory only (default `false`): its header, key pair and
+    /// [`user_data`](Self::user_data) exist in memory, and its files are written, with the
+    /// same bytes an eager creation writes, at its first durable operation (see
+    /// [`Core::is_materialized`]). An existing core opens as usual.
+    pub lazy: bool,
+    /// User data a *new* core starts with, in order: written as an eager creation followed by
+    /// one [`Core::set_user_data`] per entry would write them (corestore records
+    /// `corestore/name` and `corestore/namespace` this way). Ignored when the core exists.
+    pub user_data: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for CoreOptions {
@@ -111,6 +120,8 @@ impl Default for CoreOptions {
             compat: None,
             durability: Durability::default(),
             read_check: ReadCheck::default(),
+            lazy: false,
+            user_data: Vec::new(),
         }
     }
 }
@@ -170,6 +181,20 @@ impl CoreOptions {
         self.read_check = read_check;
         self
     }
+
+    /// Sets [`CoreOptions::lazy`].
+    #[must_use]
+    pub const fn lazy(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
+        self
+    }
+
+    /// Adds an entry to [`CoreOptions::user_data`].
+    #[must_use]
+    pub fn user_data(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.user_data.push((key.into(), value.into()));
+        self
+    }
 }
 
 /// The five storages of one core.
@@ -195,9 +220,22 @@ impl CoreStorage {
     ///
     /// Whatever the provider returns (an invalid name, I/O).
     pub fn open(provider: &(impl Provider + ?Sized), prefix: &str) -> Result<Self> {
-        let open = |name: &str| provider.open(&format!("{prefix}{name}"), &OpenOptions::new());
+        let oplog = provider.open(&format!("{prefix}oplog"), &OpenOptions::new())?;
+        Self::open_rest(provider, prefix, oplog, false)
+    }
+
+    /// The other four storages next to `oplog`; `absent` passes the
+    /// [`OpenOptions::absent`] hint (the oplog was found missing, so the core does not exist).
+    fn open_rest(
+        provider: &(impl Provider + ?Sized),
+        prefix: &str,
+        oplog: Arc<dyn Storage>,
+        absent: bool,
+    ) -> Result<Self> {
+        let options = OpenOptions::new().absent(absent);
+        let open = |name: &str| provider.open(&format!("{prefix}{name}"), &options);
         Ok(Self {
-            oplog: open("oplog")?,
+            oplog,
             tree: open("tree")?,
             bitfield: open("bitfield")?,
             data: open("data")?,
@@ -248,6 +286,8 @@ pub struct Core {
     pub(crate) durability: Durability,
     pub(crate) read_check: ReadCheck,
     pub(crate) poisoned: bool,
+    /// A lazily created core whose files are not written yet (see [`Core::is_materialized`]).
+    pub(crate) pending: bool,
     /// Blocks kept by each truncation or reorg since open (a snapshot taken before event `i`
     /// keeps `min(truncations[i..])` blocks).
     pub(crate) truncations: Vec<u64>,
@@ -275,6 +315,7 @@ impl fmt::Debug for Core {
             .field("byte_length", &self.tree.state.byte_length)
             .field("writable", &self.is_writable())
             .field("poisoned", &self.poisoned)
+            .field("materialized", &!self.pending)
             .finish_non_exhaustive()
     }
 }
@@ -286,12 +327,54 @@ impl Core {
     /// # Errors
     ///
     /// As [`Core::open_storage`].
+    ///
+    /// A missing core costs one probe: the length of its `oplog`. When that is 0 the other
+    /// files are opened with the [`OpenOptions::absent`] hint and not probed.
     pub fn open(
         provider: &(impl Provider + ?Sized),
         prefix: &str,
         options: CoreOptions,
     ) -> Result<Self> {
-        Self::open_storage(CoreStorage::open(provider, prefix)?, options)
+        Self::open_probed(provider, prefix, &options, false)?.ok_or(Error::NotFound)
+    }
+
+    /// The part of [`Core::open`] that needs no reading: creates the core under `prefix` (as
+    /// [`Core::open`] would) if its storage holds none, and returns `Ok(None)`, having
+    /// probed only the length of its `oplog`, if a core is stored there (open it with
+    /// [`Core::open`]). With [`CoreOptions::lazy`] a missing core costs that one probe and no
+    /// write, so a caller may run this where blocking I/O is unwelcome and leave the opening
+    /// of stored cores to a thread of its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::open`]: [`Error::NotFound`] when the core is missing and `options.create`
+    /// is false.
+    pub fn create_if_missing(
+        provider: &(impl Provider + ?Sized),
+        prefix: &str,
+        options: &CoreOptions,
+    ) -> Result<Option<Self>> {
+        Self::open_probed(provider, prefix, options, true)
+    }
+
+    /// Probes the oplog, then opens or creates the core; `None` when a core is stored and
+    /// `only_missing` is set.
+    fn open_probed(
+        provider: &(impl Provider + ?Sized),
+        prefix: &str,
+        options: &CoreOptions,
+        only_missing: bool,
+    ) -> Result<Option<Self>> {
+        let oplog = provider.open(&format!("{prefix}oplog"), &OpenOptions::new())?;
+        let oplog_len = oplog.len()?;
+        if oplog_len == 0 && !options.create {
+            return Err(Error::NotFound);
+        }
+        if oplog_len != 0 && only_missing {
+            return Ok(None);
+        }
+        let storage = CoreStorage::open_rest(provider, prefix, oplog, oplog_len == 0)?;
+        Self::open_with_len(storage, options, Some(oplog_len)).map(Some)
     }
 
     /// The core key.

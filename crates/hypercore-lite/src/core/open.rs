@@ -35,20 +35,40 @@ impl Core {
     /// that is not the key pair's), [`Error::Corrupt`] / [`Error::Incompatible`] for bad
     /// files, [`Error::Storage`].
     pub fn open_storage(storage: CoreStorage, options: CoreOptions) -> Result<Self> {
+        Self::open_with_len(storage, &options, None)
+    }
+
+    /// [`Core::open_storage`] with the length of the oplog, when the caller already read it.
+    pub(crate) fn open_with_len(
+        storage: CoreStorage,
+        options: &CoreOptions,
+        oplog_len: Option<u64>,
+    ) -> Result<Self> {
         let Opened {
             mut oplog,
             header,
             entries,
-        } = Oplog::open(storage.oplog.clone(), false)?;
+        } = Oplog::open_with_len(storage.oplog.clone(), false, oplog_len)?;
         let mut external = None;
+        let mut created = false;
         let mut header = match header {
             None => {
                 if !options.create {
                     return Err(Error::NotFound);
                 }
-                let header = new_header(&options)?;
-                oplog.flush(&header.encode(), options.durability == Durability::Synced)?;
-                debug!(key = %header.key, "created core");
+                let mut header = new_header(options)?;
+                created = true;
+                if options.lazy {
+                    // Kept in memory until `materialize`, which writes what the eager branch
+                    // below and the `set_user_data` calls at the end of this function write.
+                    for (key, value) in &options.user_data {
+                        header.set_user_data(key, Some(value));
+                    }
+                    debug!(key = %header.key, "created core in memory");
+                } else {
+                    oplog.flush(&header.encode(), options.durability == Durability::Synced)?;
+                    debug!(key = %header.key, "created core");
+                }
                 header
             }
             Some(SlotHeader::Inline(h)) => *h,
@@ -124,6 +144,7 @@ impl Core {
             durability: options.durability,
             read_check: options.read_check,
             poisoned: false,
+            pending: created && options.lazy,
             truncations: Vec::new(),
             last_read: std::sync::Mutex::new(None),
         };
@@ -143,7 +164,57 @@ impl Core {
             writable = core.is_writable(),
             "opened core"
         );
+        if created && !options.lazy {
+            for (key, value) in &options.user_data {
+                core.set_user_data(key, value)?;
+            }
+        }
         Ok(core)
+    }
+
+    /// Whether the core's files exist: always, except for a core created with
+    /// [`CoreOptions::lazy`] that has had no durable operation yet.
+    ///
+    /// A lazily created core writes its files, with exactly the bytes an eager creation (and
+    /// its [`CoreOptions::user_data`]) would have written, right before its first write to
+    /// storage: an append, data applied from a peer, a truncation, a clear, a user-data
+    /// change, [`Core::flush`], [`Core::sync`], [`Core::close`] or [`Core::materialize`].
+    /// Reads, proofs and verification do not. A process that ends before any of these leaves
+    /// no trace of the core, and loses nothing that was acknowledged: nothing was.
+    #[must_use]
+    pub const fn is_materialized(&self) -> bool {
+        !self.pending
+    }
+
+    /// Writes the files of a lazily created core now (see [`Core::is_materialized`]); a no-op
+    /// for a core whose files exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] (which poisons the core), [`Error::Poisoned`].
+    pub fn materialize(&mut self) -> Result<()> {
+        self.check_poisoned()?;
+        self.guarded(|_| Ok(()))
+    }
+
+    /// The writes a lazy creation deferred: the new header, then one user-data entry per
+    /// creation entry, through the same code (and so the same flushes) as an eager creation.
+    /// Called by [`Core::guarded`] before every storage-touching step.
+    pub(crate) fn write_pending(&mut self) -> Result<()> {
+        if !self.pending {
+            return Ok(());
+        }
+        self.pending = false;
+        // While pending the header differs from the created one only by the creation user
+        // data: every other header change follows a storage write, which materializes first.
+        let user_data = std::mem::take(&mut self.header.user_data);
+        self.oplog
+            .flush(&self.header.encode(), self.durability == Durability::Synced)?;
+        for (key, value) in user_data {
+            self.set_user_data(&key, &value)?;
+        }
+        debug!(key = %self.header.key, "materialized core");
+        Ok(())
     }
 
     /// Applies one oplog entry to the in-memory state (hypercore `Core.resume`). Blocks the
@@ -293,6 +364,13 @@ impl Core {
 
 /// The header of a new core (hypercore `Core.resume` with an empty oplog).
 fn new_header(options: &CoreOptions) -> Result<Header> {
+    for (i, (key, value)) in options.user_data.iter().enumerate() {
+        if value.is_empty() || options.user_data[..i].iter().any(|(k, _)| k == key) {
+            return Err(Error::InvalidArgument(
+                "creation user data needs distinct keys and non-empty values",
+            ));
+        }
+    }
     let compat = options.compat == Some(true)
         || (options.compat != Some(false) && options.manifest.is_none());
     if compat

@@ -304,6 +304,8 @@ impl Core {
     /// [`Error::Storage`] (which poisons the core), [`Error::Poisoned`].
     pub fn flush(&mut self) -> Result<()> {
         self.check_poisoned()?;
+        // A lazily created core first writes what its creation deferred, as it was.
+        self.guarded(|_| Ok(()))?;
         self.manifest_flushed = true;
         self.auto_flush = FLUSH_RESET;
         self.flush_now()
@@ -337,6 +339,9 @@ impl Core {
     pub fn close(mut self) -> Result<()> {
         let result = if self.poisoned {
             Ok(())
+        } else if let Err(e) = self.guarded(|_| Ok(())) {
+            // A lazily created core could not write its files.
+            Err(e)
         } else if self.oplog.entries_size() > 0 || self.tree.is_dirty() || self.bitfield.is_dirty()
         {
             self.flush().and_then(|()| self.sync())
@@ -431,8 +436,12 @@ impl Core {
     }
 
     /// Runs a storage-touching step; any error poisons the core.
+    /// A lazily created core writes its files first ([`Core::write_pending`]).
     pub(crate) fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        let result = f(self);
+        let result = match self.write_pending() {
+            Ok(()) => f(self),
+            Err(e) => Err(e),
+        };
         if let Err(e) = &result {
             warn!(error = %e, "storage failure: the core is poisoned until reopened");
             self.poisoned = true;

@@ -49,9 +49,27 @@ pub(crate) struct Opened {
 
 impl Oplog {
     /// Opens the oplog (see the module docs). `read_only` keeps a torn tail on disk.
+    #[cfg(test)]
     pub(crate) fn open(storage: Arc<dyn Storage>, read_only: bool) -> Result<Opened> {
-        let len = storage.len()?;
-        let buf = storage.read_to_vec(0, len)?;
+        Self::open_with_len(storage, read_only, None)
+    }
+
+    /// [`Oplog::open`] of a file whose length the caller already read (`known_len`). An empty
+    /// file is not read at all.
+    pub(crate) fn open_with_len(
+        storage: Arc<dyn Storage>,
+        read_only: bool,
+        known_len: Option<u64>,
+    ) -> Result<Opened> {
+        let len = match known_len {
+            Some(len) => len,
+            None => storage.len()?,
+        };
+        let buf = if len == 0 {
+            Vec::new()
+        } else {
+            storage.read_to_vec(0, len)?
+        };
         let slot0 = decode_slot(&buf, 0);
         let slot1 = decode_slot(&buf, SLOT_1_OFFSET as usize);
 

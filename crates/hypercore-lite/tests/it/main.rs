@@ -8,6 +8,7 @@ mod faults;
 mod fixtures;
 mod js_proofs;
 mod json;
+mod lazy;
 mod model;
 mod operations;
 mod proofs;

@@ -7,7 +7,8 @@
 //! * Rust → JS: hypercore-lite writes a corestore 6 directory (`primary-key`, compat cores under
 //!   `cores/aa/bb/<dk>/` with corestore's `corestore/name` and `corestore/namespace` user data):
 //!   several batches, a truncation, reopen + append, an oplog-only state (dropped without a
-//!   flush) and a flushed one, a header too big for its oplog slot, 64 KiB blocks. `disk-read.mjs`
+//!   flush) and a flushed one, a header too big for its oplog slot, a core created lazily (its
+//!   files written by its close), 64 KiB blocks. `disk-read.mjs`
 //!   opens it with corestore 6 (by discovery key, as replication does), reads every block,
 //!   verifies the signature and audits; then Rust reopens the files JS flushed.
 //! * Corestore 7 style: a manifest-keyed core (key = hash of the default v1 signer manifest)
@@ -287,6 +288,34 @@ fn write_rust_store(root: &Path) -> Vec<Written> {
         assert!(root.join(&dir).join("header").is_file());
         out.push(Written {
             name: "rust-userdata",
+            dir,
+            blocks,
+            fork: 0,
+        });
+    }
+
+    // Created lazily (name and namespace as creation user data): nothing on disk until its
+    // close writes the creation; then reopened and appended to.
+    {
+        let name = "rust-lazy";
+        let kp = named_key_pair(&primary_key(), &Namespace::DEFAULT, name);
+        let options = CoreOptions::new()
+            .key_pair(kp.clone())
+            .user_data("corestore/name", name)
+            .user_data("corestore/namespace", [0; 32])
+            .lazy(true);
+        let probe = Core::open_storage(hypercore_lite::CoreStorage::memory(), options.clone());
+        let dir = core_dir(&probe.unwrap());
+        let core = open(root, &dir, options);
+        assert!(!core.is_materialized());
+        assert!(!root.join(&dir).exists(), "nothing written");
+        core.close().unwrap();
+        let mut core = open(root, &dir, CoreOptions::new().key_pair(kp));
+        let mut blocks = Vec::new();
+        append(&mut core, &mut blocks, &[&[6, 1]]);
+        drop(core);
+        out.push(Written {
+            name,
             dir,
             blocks,
             fork: 0,
