@@ -341,6 +341,21 @@ impl Hypercore {
         Ok(new)
     }
 
+    /// Makes everything this core has written durable (an fsync of its files) and, for a core
+    /// created lazily by this store (see [`StoreOptions::lazy`](crate::StoreOptions#structfield.lazy)),
+    /// writes its files first, so that it exists on disk even if nothing was appended yet.
+    ///
+    /// Closing the last session does the same; call this when the core must be on disk now
+    /// (for example before handing the store directory to another program).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::Core`] (a storage error, which also poisons the core).
+    pub async fn sync(&self) -> Result<()> {
+        self.check_open()?;
+        self.core().with(|c| Ok(c.sync()?))
+    }
+
     /// Whether block `index` is stored locally.
     pub fn has(&self, index: u64) -> bool {
         self.core()

@@ -149,3 +149,22 @@ async fn a_storage_error_while_materializing_reaches_the_operation() {
     );
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn sync_writes_a_lazy_core_without_closing_it() {
+    let provider = MemoryProvider::new();
+    let store = store_on(provider.clone(), true).await;
+    let core = store.get(GetOptions::name("synced")).await.unwrap();
+    assert!(core_files(&provider).is_empty());
+    bounded(core.sync()).await.unwrap();
+    assert_eq!(
+        store.stored_cores().unwrap().len(),
+        1,
+        "sync wrote the core"
+    );
+    assert!(!core.is_closed());
+    core.append(b"after").await.unwrap();
+    core.close().await;
+    assert!(matches!(core.sync().await, Err(Error::Closed)));
+    store.close().await.unwrap();
+}
