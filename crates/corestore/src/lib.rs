@@ -68,7 +68,7 @@
 //!   (by name, or by key with `create_if_missing`) is set up in memory, inline, after one
 //!   failed probe of its `oplog`; its key pair, header and `corestore/name` /
 //!   `corestore/namespace` user data are written at its first durable operation (an append,
-//!   data from a peer, a truncate, a clear, a user-data change) or when it closes (after its
+//!   data from a peer, a truncate, a clear, a user-data change, [`Hypercore::sync`]) or when it closes (after its
 //!   last session and linger, or with the store), byte for byte what an eager creation
 //!   writes. A storage error while writing them is the error of the operation that triggered
 //!   it (logged when it is the close). If the process dies before that, the core simply does
