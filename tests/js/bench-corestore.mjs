@@ -28,68 +28,65 @@ function rss () {
   return Number(line.split(/\s+/)[1]) * 1024
 }
 
-async function openCloseCores () {
-  const count = Number(args.count)
-  const cap = Number(args.cap ?? 600) * 1000
+// Opens the store and its warm-up core (kept open when `keepWarm`).
+async function openStore (keepWarm) {
   const store = new Corestore(args.dir)
   await store.ready()
   const warm = store.get({ name: 'warm-up' })
   await warm.ready()
-  await warm.close()
+  if (!keepWarm) await warm.close()
+  return store
+}
+
+// `store.get({ name })` + `ready()` of up to --count new named cores, one after the other,
+// stopping after --cap seconds from `started`.
+async function openMany (store, started) {
+  const count = Number(args.count)
+  const cap = Number(args.cap ?? 600) * 1000
   const cores = []
-  const started = performance.now()
   for (let i = 0; i < count; i++) {
     const core = store.get({ name: `core-${i}` })
     await core.ready()
     cores.push(core)
     if (performance.now() - started >= cap) break
   }
+  return cores
+}
+
+function report (scenario, ops, seconds, extra) {
+  console.log(JSON.stringify({ scenario, impl: 'js', ops, bytes: 0, seconds, ...extra }))
+  process.exit(0)
+}
+
+async function openCloseCores () {
+  const store = await openStore(false)
+  const started = performance.now()
+  const cores = await openMany(store, started)
   const openSeconds = (performance.now() - started) / 1000
   for (const core of cores) await core.close()
   await store.close()
   const seconds = (performance.now() - started) / 1000
-  console.log(JSON.stringify({
-    scenario: 'open-close-cores',
-    impl: 'js',
-    ops: cores.length,
-    bytes: 0,
-    seconds,
-    open_seconds: openSeconds
-  }))
-  process.exit(0)
+  report('open-close-cores', cores.length, seconds, { open_seconds: openSeconds })
+}
+
+async function openCores () {
+  const store = await openStore(true)
+  const rssBefore = rss()
+  const started = performance.now()
+  const cores = await openMany(store, started)
+  const seconds = (performance.now() - started) / 1000
+  const rssAfter = rss()
+  report('open-cores', cores.length, seconds, {
+    rss_before: rssBefore,
+    rss_after: rssAfter,
+    rss_per_core: Math.max(0, rssAfter - rssBefore) / cores.length
+  })
 }
 
 async function main () {
   if (command === 'open-close-cores') return openCloseCores()
-  if (command !== 'open-cores') throw new Error(`unknown scenario ${command}`)
-  const count = Number(args.count)
-  const cap = Number(args.cap ?? 600) * 1000
-  const store = new Corestore(args.dir)
-  await store.ready()
-  const warm = store.get({ name: 'warm-up' })
-  await warm.ready()
-  const rssBefore = rss()
-  const cores = []
-  const started = performance.now()
-  for (let i = 0; i < count; i++) {
-    const core = store.get({ name: `core-${i}` })
-    await core.ready()
-    cores.push(core)
-    if (performance.now() - started >= cap) break
-  }
-  const seconds = (performance.now() - started) / 1000
-  const rssAfter = rss()
-  console.log(JSON.stringify({
-    scenario: 'open-cores',
-    impl: 'js',
-    ops: cores.length,
-    bytes: 0,
-    seconds,
-    rss_before: rssBefore,
-    rss_after: rssAfter,
-    rss_per_core: Math.max(0, rssAfter - rssBefore) / cores.length
-  }))
-  process.exit(0)
+  if (command === 'open-cores') return openCores()
+  throw new Error(`unknown scenario ${command}`)
 }
 
 main().catch((err) => {

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: runs every scenario in Rust (`tests/bench`) and in JavaScript in one run
 //! and prints the ratios.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -73,6 +74,46 @@ impl Measured {
 
     fn complete(&self) -> bool {
         self.json["complete"] != false
+    }
+}
+
+/// One corestore scenario run once by `corestore-bench` and once by `bench-corestore.mjs`,
+/// each on a fresh directory under `tmp` that is removed afterwards.
+struct StoreRun<'a> {
+    sh: &'a Shell,
+    tmp: &'a Path,
+    bin: &'a Path,
+    js: &'a Path,
+    count: &'a str,
+    cap: &'a str,
+}
+
+impl StoreRun<'_> {
+    /// Runs `scenario` on both sides (`node_flags` go to node); returns (Rust, JS).
+    fn run(&self, scenario: &str, node_flags: &[&str]) -> Result<(Measured, Measured)> {
+        let (sh, bin, js, count, cap) = (self.sh, self.bin, self.js, self.count, self.cap);
+        let dir_r = self.tmp.join(format!("{scenario}-rust"));
+        let dir_j = self.tmp.join(format!("{scenario}-js"));
+        let (r, j) = (dir_r.display().to_string(), dir_j.display().to_string());
+        let rust = best_of(
+            1,
+            || Ok(()),
+            || Ok(cmd!(sh, "{bin} {scenario} --dir {r} --count {count} --cap {cap}").read()?),
+        )?;
+        let js = best_of(
+            1,
+            || Ok(()),
+            || {
+                Ok(cmd!(
+                    sh,
+                    "node {node_flags...} {js} {scenario} --dir {j} --count {count} --cap {cap}"
+                )
+                .read()?)
+            },
+        )?;
+        sh.remove_path(&dir_r)?;
+        sh.remove_path(&dir_j)?;
+        Ok((rust, js))
     }
 }
 
@@ -418,27 +459,15 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
             "bench: open {} named cores (cap {} s)",
             plan.cores, plan.cores_cap
         );
-        let dir_r = tmp.join("cores-rust");
-        let dir_j = tmp.join("cores-js");
-        let (r, j) = (dir_r.display().to_string(), dir_j.display().to_string());
-        let rust = best_of(
-            1,
-            || Ok(()),
-            || Ok(cmd!(sh, "{bin} open-cores --dir {r} --count {count} --cap {cap}").read()?),
-        )?;
-        let js = best_of(
-            1,
-            || Ok(()),
-            || {
-                Ok(cmd!(
-                    sh,
-                    "node --expose-gc {cs_js} open-cores --dir {j} --count {count} --cap {cap}"
-                )
-                .read()?)
-            },
-        )?;
-        sh.remove_path(&dir_r)?;
-        sh.remove_path(&dir_j)?;
+        let store = StoreRun {
+            sh,
+            tmp: &tmp,
+            bin: &bin,
+            js: &cs_js,
+            count: &count,
+            cap: &cap,
+        };
+        let (rust, js) = store.run("open-cores", &["--expose-gc"])?;
         let opened = |m: &Measured| {
             let note = if m.ops < plan.cores as f64 {
                 format!(", {} opened in the {} s cap", m.ops, plan.cores_cap)
@@ -478,33 +507,15 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
             "bench: open and close {} named cores (cap {} s on the opens)",
             plan.cores, plan.cores_cap
         );
-        let dir_r = tmp.join("cores-close-rust");
-        let dir_j = tmp.join("cores-close-js");
-        let (r, j) = (dir_r.display().to_string(), dir_j.display().to_string());
-        let rust = best_of(
-            1,
-            || Ok(()),
-            || {
-                Ok(cmd!(
-                    sh,
-                    "{bin} open-close-cores --dir {r} --count {count} --cap {cap}"
-                )
-                .read()?)
-            },
-        )?;
-        let js = best_of(
-            1,
-            || Ok(()),
-            || {
-                Ok(cmd!(
-                    sh,
-                    "node {cs_js} open-close-cores --dir {j} --count {count} --cap {cap}"
-                )
-                .read()?)
-            },
-        )?;
-        sh.remove_path(&dir_r)?;
-        sh.remove_path(&dir_j)?;
+        let store = StoreRun {
+            sh,
+            tmp: &tmp,
+            bin: &bin,
+            js: &cs_js,
+            count: &count,
+            cap: &cap,
+        };
+        let (rust, js) = store.run("open-close-cores", &[])?;
         let shown = |m: &Measured| {
             let open = m.json["open_seconds"].as_f64().unwrap_or(0.0);
             // The cap applies to the opens: fewer cores than planned means it was hit.

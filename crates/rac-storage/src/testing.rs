@@ -40,6 +40,26 @@ pub use provider::FaultyProvider;
 pub use storage::{FaultyStorage, Keep};
 
 use crate::error::{Error, Op, Result};
+use crate::provider::{OpenOptions, Provider};
+
+/// Every file of `provider` whose name starts with `prefix`, with its bytes, in the order
+/// [`Provider::list`] gives: what tests compare to check that two ways of writing a store
+/// leave the same bytes.
+///
+/// # Errors
+///
+/// [`Error::Unsupported`] for a provider that cannot list, or any read error.
+pub fn snapshot_files(provider: &dyn Provider, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    provider
+        .list(prefix)?
+        .into_iter()
+        .map(|name| {
+            let file = provider.open(&name, &OpenOptions::new())?;
+            let bytes = file.read_to_vec(0, file.len()?)?;
+            Ok((name, bytes))
+        })
+        .collect()
+}
 
 /// A shared set of armed faults and counters. Cloning shares it.
 ///

@@ -3,7 +3,7 @@
 
 use corestore::{Corestore, Error, GetOptions, PrimaryKey, StoreOptions, StoreStorage};
 use rac_storage::testing::{Faults, FaultyProvider};
-use rac_storage::{MemoryProvider, OpenOptions, Provider};
+use rac_storage::{MemoryProvider, Provider};
 
 use crate::{bounded, init_tracing};
 
@@ -19,16 +19,7 @@ async fn store_on(provider: impl Provider + 'static, lazy: bool) -> Corestore {
 
 /// The files of the cores in `provider`, with their bytes.
 fn core_files(provider: &MemoryProvider) -> Vec<(String, Vec<u8>)> {
-    provider
-        .list("cores")
-        .unwrap()
-        .into_iter()
-        .map(|name| {
-            let s = provider.open(&name, &OpenOptions::new()).unwrap();
-            let len = s.len().unwrap();
-            (name, s.read_to_vec(0, len).unwrap())
-        })
-        .collect()
+    rac_storage::testing::snapshot_files(provider, "cores").unwrap()
 }
 
 #[tokio::test]

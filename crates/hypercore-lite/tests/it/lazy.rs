@@ -3,7 +3,7 @@
 
 use hypercore_lite::{Core, CoreOptions, Error};
 use rac_storage::testing::{Faults, FaultyProvider};
-use rac_storage::{DirectoryProvider, MemoryProvider, OpenOptions, Provider};
+use rac_storage::{DirectoryProvider, MemoryProvider, Provider};
 
 use crate::common::{TempDir, block, init_tracing, test_key_pair, upgrade, writer};
 
@@ -20,16 +20,7 @@ fn named(lazy: bool) -> CoreOptions {
 
 /// Every file under `provider`, with its bytes.
 fn files(provider: &impl Provider) -> Vec<(String, Vec<u8>)> {
-    provider
-        .list("")
-        .unwrap()
-        .into_iter()
-        .map(|name| {
-            let s = provider.open(&name, &OpenOptions::new()).unwrap();
-            let len = s.len().unwrap();
-            (name, s.read_to_vec(0, len).unwrap())
-        })
-        .collect()
+    rac_storage::testing::snapshot_files(provider, "").unwrap()
 }
 
 /// Runs `ops` on an eager and a lazy core (each in its own directory) and checks that both
