@@ -51,15 +51,7 @@ fn writer(blocks: u64, block_size: u64) -> Result<Core> {
     let mut next = 0u64;
     while next < blocks {
         let n = (blocks - next).min(100);
-        let batch: Vec<Vec<u8>> = (next..next + n)
-            .map(|i| {
-                let text = format!("block-{i}");
-                let mut block = text.repeat(size / text.len() + 1).into_bytes();
-                block.truncate(size);
-                block
-            })
-            .collect();
-        core.append_batch(&batch)?;
+        core.append_batch(&crate::replicate::labelled_blocks(next..next + n, size))?;
         next += n;
     }
     Ok(core)

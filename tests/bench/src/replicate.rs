@@ -25,6 +25,19 @@ enum Writer {
     Js { _peer: JsPeer },
 }
 
+/// Blocks `range` of the replicated core: block `i` is `block-{i}` repeated to `size` bytes
+/// (what the JS writer of `peer.mjs` appends too).
+pub(crate) fn labelled_blocks(range: std::ops::Range<u64>, size: usize) -> Vec<Vec<u8>> {
+    range
+        .map(|i| {
+            let text = format!("block-{i}");
+            let mut block = text.repeat(size / text.len() + 1).into_bytes();
+            block.truncate(size);
+            block
+        })
+        .collect()
+}
+
 /// Starts the writer; returns it with the core key (hex) and the TCP port it listens on.
 async fn start_writer(
     kind: &str,
@@ -40,17 +53,8 @@ async fn start_writer(
             let mut next = 0u64;
             while next < blocks {
                 let n = (blocks - next).min(100);
-                let batch: Vec<Vec<u8>> = (next..next + n)
-                    .map(|i| {
-                        format!("block-{i}")
-                            .into_bytes()
-                            .into_iter()
-                            .cycle()
-                            .take(size)
-                            .collect()
-                    })
-                    .collect();
-                core.append_batch(&batch).await?;
+                core.append_batch(&labelled_blocks(next..next + n, size))
+                    .await?;
                 next += n;
             }
             let key = core.key().to_hex();

@@ -11,6 +11,15 @@ use rac_storage::testing::{Faults, FaultyProvider, Keep};
 use crate::common::{block, writer};
 use crate::model::config;
 
+/// An empty in-memory reader of `writer`'s core.
+fn empty_reader(writer: &Core) -> Core {
+    Core::open_storage(
+        hypercore_lite::CoreStorage::memory(),
+        CoreOptions::new().key(*writer.key()),
+    )
+    .unwrap()
+}
+
 /// The upgrade from the reader's length to the writer's, with block 0 on the first.
 fn upgrade(writer: &Core, reader: &Core) -> VerifiedBatch {
     let request = Request {
@@ -51,14 +60,7 @@ fn blocks(writer: &Core, reader: &Core, indices: &[u64]) -> Vec<VerifiedBatch> {
 fn a_batch_stores_what_single_applies_store() {
     const N: u64 = 40;
     let (writer, _) = writer(N);
-    let open = || {
-        Core::open_storage(
-            hypercore_lite::CoreStorage::memory(),
-            CoreOptions::new().key(*writer.key()),
-        )
-        .unwrap()
-    };
-    let (mut one, mut many) = (open(), open());
+    let (mut one, mut many) = (empty_reader(&writer), empty_reader(&writer));
     let up = upgrade(&writer, &one);
     one.apply(up).unwrap();
     let indices: Vec<u64> = (1..N).rev().collect();
@@ -99,11 +101,7 @@ fn a_batch_stores_what_single_applies_store() {
 fn in_order_groups_place_every_block_at_its_offset() {
     const N: u64 = 70;
     let (writer, _) = writer(N);
-    let mut reader = Core::open_storage(
-        hypercore_lite::CoreStorage::memory(),
-        CoreOptions::new().key(*writer.key()),
-    )
-    .unwrap();
+    let mut reader = empty_reader(&writer);
     let up = upgrade(&writer, &reader);
     reader.apply(up).unwrap();
     let rounds: [&[u64]; 4] = [
@@ -118,11 +116,7 @@ fn in_order_groups_place_every_block_at_its_offset() {
         }
     }
     assert_eq!(reader.contiguous_length(), N);
-    let fresh = Core::open_storage(
-        hypercore_lite::CoreStorage::memory(),
-        CoreOptions::new().key(*writer.key()),
-    )
-    .unwrap();
+    let fresh = empty_reader(&writer);
     for i in 0..N {
         assert_eq!(reader.get(i).unwrap(), block(i), "block {i}");
         // What a second reader would be served, in order.
@@ -144,11 +138,7 @@ fn in_order_groups_place_every_block_at_its_offset() {
 #[test]
 fn a_stale_proof_in_a_batch_fails_alone() {
     let (mut writer, _) = writer(8);
-    let mut reader = Core::open_storage(
-        hypercore_lite::CoreStorage::memory(),
-        CoreOptions::new().key(*writer.key()),
-    )
-    .unwrap();
+    let mut reader = empty_reader(&writer);
     let up = upgrade(&writer, &reader);
     reader.apply(up).unwrap();
     // Verified against length 8, then the reader moves to length 9.
