@@ -331,7 +331,7 @@ fn peer_fault(e: &Error) -> bool {
 }
 
 /// Whether a block proof could not be stored only because it hashes up to a node we do not
-/// have (yet): see [`Core::missing_nodes_unless`](hypercore_lite::Core::missing_nodes_unless).
+/// have (yet): see [`Core::missing_nodes_after`](hypercore_lite::Core::missing_nodes_after).
 fn not_anchored(e: &hypercore_lite::Error) -> bool {
     matches!(
         e,
