@@ -7,6 +7,10 @@
 //! ([`Core::missing_nodes`]), the writer builds each proof ([`Core::proof`]), the reader
 //! verifies each ([`Core::verify_owned`]) and stores the round with one [`Core::apply_batch`].
 //!
+//! With `--trim 1` each request asks only for the nodes that neither the reader's tree nor the
+//! earlier requests of its round bring ([`Core::missing_nodes_after`], what the driver does
+//! while requests are in flight); the default `--trim 0` asks for every node the reader lacks.
+//!
 //! Reported: total seconds and the per-block microseconds of serving (proof building, block
 //! read included) and receiving (missing-node count, verify, apply). Deterministic work, so
 //! `valgrind --tool=callgrind` on a smaller `--total` gives repeatable instruction counts.
@@ -62,6 +66,7 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     let block_size = args.num("block-size", None)?;
     let blocks = args.num("total", None)? / block_size;
     let group = args.num("group", Some(32))?.max(1);
+    let trim = args.num("trim", Some(0))? != 0;
     let source = writer(blocks, block_size)?;
     let mut reader =
         Core::open_storage(CoreStorage::memory(), CoreOptions::new().key(*source.key()))?;
@@ -82,8 +87,18 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     while next < blocks {
         let end = (next + group).min(blocks);
         let mut batches: Vec<VerifiedBatch> = Vec::with_capacity(usize::try_from(end - next)?);
+        let mut coming: Vec<BlockRequest> = Vec::new();
         for index in next..end {
-            let nodes = timed(&mut t.missing, || reader.missing_nodes(index))?;
+            let nodes = timed(&mut t.missing, || {
+                if trim {
+                    reader.missing_nodes_after(index, &coming)
+                } else {
+                    reader.missing_nodes(index)
+                }
+            })?;
+            if trim {
+                coming.push(BlockRequest { index, nodes });
+            }
             let request = Request {
                 fork: source.fork(),
                 block: Some(BlockRequest { index, nodes }),
@@ -118,6 +133,7 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
         json!({
             "block_size": block_size,
             "group": group,
+            "trim": trim,
             "serve_us_per_block": per_block(t.proof, blocks),
             "receive_us_per_block": per_block(t.missing + t.verify + t.apply, blocks),
             "missing_us_per_block": per_block(t.missing, blocks),

@@ -46,12 +46,15 @@ struct Attached {
     synced: bool,
     /// Our inflight upgrade request.
     upgrade: Option<u64>,
-    /// Our inflight block requests: request id → block.
-    blocks: HashMap<u64, u64>,
+    /// Our inflight block requests: request id → what it asked for.
+    blocks: HashMap<u64, fetch::Asked>,
     /// Blocks requested and not yet answered.
     requested: HashSet<u64>,
     /// Blocks the remote answered `noData` for (cleared when it announces more).
     refused: HashSet<u64>,
+    /// Blocks whose trimmed proof arrived before the proof it leaned on (which may never
+    /// come): asked again with every node we miss.
+    full: HashSet<u64>,
     /// Segments we sent `want` for.
     wanted: HashSet<u64>,
     /// A proof from the remote failed to verify: no more requests until a conflict probe
@@ -95,6 +98,9 @@ pub(super) struct Driver {
     by_dk: HashMap<DiscoveryKey, CoreId>,
     /// Our request window per core and peer.
     max_inflight: usize,
+    /// Whether block requests leave out the tree nodes that proofs still on their way bring
+    /// ([`ReplicateOptions::trim_proofs`](super::ReplicateOptions::trim_proofs)).
+    trim: bool,
     /// Bytes for the transport.
     outbox: Outbox,
     /// Remote requests waiting for the transport to drain below [`HIGH_WATER`].
@@ -114,6 +120,7 @@ impl Driver {
         root: Arc<Root>,
         conn: Connection,
         max_inflight: usize,
+        trim: bool,
         span: tracing::Span,
     ) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -128,6 +135,7 @@ impl Driver {
             attached: HashMap::new(),
             by_dk: HashMap::new(),
             max_inflight,
+            trim,
             outbox: Outbox::default(),
             deferred: VecDeque::new(),
             applied: HashMap::new(),
@@ -349,6 +357,7 @@ impl Driver {
                 blocks: HashMap::new(),
                 requested: HashSet::new(),
                 refused: HashSet::new(),
+                full: HashSet::new(),
                 wanted: HashSet::new(),
                 paused: false,
             },
@@ -518,18 +527,18 @@ impl Driver {
                 core: id, request, ..
             } => {
                 if let Some(a) = self.attached.get_mut(&id)
-                    && let Some(index) = a.blocks.remove(&request)
+                    && let Some(asked) = a.blocks.remove(&request)
                 {
-                    a.requested.remove(&index);
-                    a.refused.insert(index);
+                    a.requested.remove(&asked.index);
+                    a.refused.insert(asked.index);
                 }
                 self.settle(id, request);
             }
             Event::RequestTimedOut { core: id, request } => {
                 if let Some(a) = self.attached.get_mut(&id)
-                    && let Some(index) = a.blocks.remove(&request)
+                    && let Some(asked) = a.blocks.remove(&request)
                 {
-                    a.requested.remove(&index);
+                    a.requested.remove(&asked.index);
                 }
                 self.settle(id, request);
             }

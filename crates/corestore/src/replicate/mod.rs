@@ -92,6 +92,7 @@ pub struct ReplicateOptions {
     initiator: bool,
     key_pair: Option<KeyPair>,
     established: Option<EstablishedKeys>,
+    trim_proofs: bool,
 }
 
 impl ReplicateOptions {
@@ -102,6 +103,7 @@ impl ReplicateOptions {
             initiator,
             key_pair: None,
             established: None,
+            trim_proofs: true,
         }
     }
 
@@ -120,6 +122,16 @@ impl ReplicateOptions {
     #[must_use]
     pub fn established(mut self, keys: EstablishedKeys) -> Self {
         self.established = Some(keys);
+        self
+    }
+
+    /// Whether block requests ask only for the tree nodes that neither our tree nor the
+    /// proofs of our earlier requests still on their way (to the same peer) will provide (on
+    /// by default). Off, every request asks for all the nodes we miss, as hypercore does: its
+    /// proofs are larger, but none depends on another.
+    #[must_use]
+    pub fn trim_proofs(mut self, trim: bool) -> Self {
+        self.trim_proofs = trim;
         self
     }
 }
@@ -180,6 +192,7 @@ impl Corestore {
             initiator,
             key_pair,
             established,
+            trim_proofs,
         } = options;
         let config = PeerConfig::default();
         let max_inflight = config.max_inflight;
@@ -215,7 +228,7 @@ impl Corestore {
         let root = Arc::clone(self.root());
         let stop = Arc::new(Notify::new());
         let span = tracing::debug_span!("replicate", initiator, peer = tracing::field::Empty);
-        let driver = driver::Driver::new(root, conn, max_inflight, span.clone());
+        let driver = driver::Driver::new(root, conn, max_inflight, trim_proofs, span.clone());
         let task = tokio::spawn(driver.run(stream, Arc::clone(&stop)).instrument(span));
         Ok(ReplicationHandle { task, stop })
     }

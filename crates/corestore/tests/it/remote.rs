@@ -5,7 +5,9 @@ use corestore::{Error, Hypercore};
 use corestore_proto::noise::KeyPair;
 use corestore_proto::replicate::{CoreId, CoreState, Event, PeerConfig, RequestSpec};
 use corestore_proto::stream::{Randomness, StreamConfig};
-use corestore_proto::wire::{RequestBlock, RequestUpgrade};
+use corestore_proto::wire::{
+    Data, DataBlock, DataHash, DataUpgrade, Node, Range, RequestBlock, RequestUpgrade,
+};
 use corestore_proto::{Connection, ConnectionEvent, ProtocolError, Timestamp};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 
@@ -181,5 +183,166 @@ async fn an_invalid_request_ends_the_stream() {
             Err(Error::Protocol(ProtocolError::InvalidRequest(_)))
         ),
         "{ended:?}"
+    );
+}
+
+/// `proof` as the `data` message answering request `request`.
+fn data_of(request: u64, proof: hypercore_lite::Proof) -> Data {
+    let nodes = |nodes: &[hypercore_lite::Node]| -> Vec<Node> {
+        nodes
+            .iter()
+            .map(|n| Node {
+                index: n.index,
+                size: n.size,
+                hash: n.hash.0,
+            })
+            .collect()
+    };
+    Data {
+        request,
+        fork: proof.fork,
+        block: proof.block.map(|b| DataBlock {
+            index: b.index,
+            nodes: nodes(&b.nodes),
+            value: b.value,
+        }),
+        hash: proof.hash.map(|h| DataHash {
+            index: h.index,
+            nodes: nodes(&h.nodes),
+        }),
+        seek: None,
+        upgrade: proof.upgrade.map(|u| DataUpgrade {
+            start: u.start,
+            length: u.length,
+            nodes: nodes(&u.nodes),
+            additional_nodes: nodes(&u.additional_nodes),
+            signature: u.signature,
+        }),
+        manifest: None,
+    }
+}
+
+/// A writer peer answers the first request for block 0 with `noData` (and then announces it
+/// again). The reader's trimmed request for block 1 leaned on that proof (it brings block 1's
+/// leaf): the proof of block 1 is not anchored, which is not the writer's fault; block 1 is
+/// asked for again with every node the reader misses, and the whole download completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_proof_only_delays_the_blocks_that_leaned_on_it() {
+    const N: u64 = 16;
+    let key_pair = corestore_keys::corestore::named_key_pair(
+        &corestore_keys::PrimaryKey::from_bytes([0x21; 32]),
+        &corestore_keys::Namespace::DEFAULT,
+        "trimmed",
+    );
+    let mut writer = hypercore_lite::Core::open_storage(
+        hypercore_lite::CoreStorage::memory(),
+        hypercore_lite::CoreOptions::new().key_pair(key_pair),
+    )
+    .unwrap();
+    let values: Vec<Vec<u8>> = (0..N)
+        .map(|i| format!("trimmed-{i}").into_bytes())
+        .collect();
+    writer.append_batch(&values).unwrap();
+    let key = writer.key().0;
+
+    let store = memory_store().await;
+    let reader = store.get(key).await.unwrap();
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let handle = store.replicate(x, false).unwrap();
+    let mut raw = Raw::new(y, true, 7);
+    let state = CoreState {
+        fork: 0,
+        length: N,
+        contiguous_length: N,
+        downloading: false,
+        has_manifest: false,
+    };
+    let download = {
+        let reader = reader.session().unwrap();
+        tokio::spawn(async move { reader.download(0..N).done().await })
+    };
+    // Every block request the writer saw, in order: (block, nodes).
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::new()));
+    let seen = std::sync::Arc::clone(&asked);
+    let server = tokio::spawn(async move {
+        let (mut refused, mut opened) = (false, false);
+        loop {
+            let Some(event) = raw
+                .until(&key, |e| {
+                    matches!(
+                        e,
+                        ConnectionEvent::Replication(
+                            Event::Request { .. } | Event::CoreOpened { .. }
+                        )
+                    )
+                })
+                .await
+            else {
+                return;
+            };
+            let core = raw.core.expect("core channel");
+            let peer = raw.conn.peer().expect("peer");
+            let request = match event {
+                ConnectionEvent::Replication(Event::CoreOpened { .. }) if !opened => {
+                    opened = true;
+                    peer.update_core(core, state).unwrap();
+                    let all = Range {
+                        drop: false,
+                        start: 0,
+                        length: N,
+                    };
+                    peer.send_range(core, all).unwrap();
+                    continue;
+                }
+                ConnectionEvent::Replication(Event::Request { request, .. }) => request,
+                _ => continue,
+            };
+            if let Some(b) = request.block {
+                seen.lock().unwrap().push((b.index, b.nodes));
+                if b.index == 0 && !refused {
+                    refused = true;
+                    peer.send_no_data(core, request.id).unwrap();
+                    let all = Range {
+                        drop: false,
+                        start: 0,
+                        length: N,
+                    };
+                    peer.send_range(core, all).unwrap();
+                    continue;
+                }
+            }
+            let proof = writer
+                .proof(&hypercore_lite::Request {
+                    fork: request.fork,
+                    block: request.block.map(|b| hypercore_lite::BlockRequest {
+                        index: b.index,
+                        nodes: b.nodes,
+                    }),
+                    upgrade: request.upgrade.map(|u| hypercore_lite::UpgradeRequest {
+                        start: u.start,
+                        length: u.length,
+                    }),
+                    ..hypercore_lite::Request::default()
+                })
+                .unwrap()
+                .expect("a proof");
+            peer.send_data(core, data_of(request.id, proof)).unwrap();
+        }
+    });
+    bounded(download).await.unwrap().unwrap();
+    // No proof counted against the writer: the stream is still up (until the writer goes).
+    assert!(!handle.is_finished(), "the stream ended");
+    server.abort();
+    let asked = asked.lock().unwrap().clone();
+    for i in 0..N {
+        assert_eq!(bounded(reader.get(i)).await.unwrap(), values[i as usize]);
+    }
+    let first_of_1 = asked.iter().position(|a| a.0 == 1).unwrap();
+    assert_eq!(asked[first_of_1], (1, 0), "block 1 trimmed: {asked:?}");
+    assert!(
+        asked[first_of_1 + 1..]
+            .iter()
+            .any(|&(b, n)| b == 1 && n > 0),
+        "block 1 asked again in full: {asked:?}"
     );
 }

@@ -3,7 +3,7 @@
 //! storage ([`Core::verify`]), and commit what it proves ([`Core::apply`]).
 
 use corestore_keys::manifest::is_compat;
-use corestore_keys::{Manifest, PublicKey, Verifier};
+use corestore_keys::{Manifest, Node, PublicKey, Verifier};
 use tracing::{debug, trace};
 
 use super::open::update_contig;
@@ -11,8 +11,8 @@ use super::{Core, Durability};
 use crate::error::{Error, Result, VerifyError};
 use crate::oplog::entry::{BitfieldUpdate, Entry, TreeUpgrade};
 use crate::tree::flat::NodeIndex;
-use crate::tree::proof::{self, Proof, Request, Verified};
-use crate::tree::{NodeSource, Overlaid, TreeState, byte_offset};
+use crate::tree::proof::{self, BlockRequest, Proof, Request, Verified};
+use crate::tree::{NodeSource, Overlaid, TreeState, brings, byte_offset};
 
 /// A proof that verified against the core's state at the time, ready for [`Core::apply`].
 ///
@@ -180,6 +180,25 @@ impl Core {
         })
     }
 
+    /// How many tree nodes a request for block `index` should ask for while the requests
+    /// `coming` (to the same peer, on our fork) are still on their way: [`Core::missing_nodes`]
+    /// that also stops at the first node one of their proofs brings (every node of a proof's
+    /// path from its leaf up `nodes` levels, and the siblings below the top).
+    ///
+    /// The answer then hashes up to a node the core may not store yet: [`Core::apply_batch`]
+    /// accepts it once that node is stored or was brought by an earlier proof of the same
+    /// batch, and fails it with [`VerifyError::NotAnchored`] otherwise (the proof it leaned on
+    /// did not come: ask again with [`Core::missing_nodes`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`].
+    pub fn missing_nodes_after(&self, index: u64, coming: &[BlockRequest]) -> Result<u64> {
+        self.tree.missing_nodes_unless(NodeIndex::leaf(index), |n| {
+            coming.iter().any(|r| brings(r.index, r.nodes, n))
+        })
+    }
+
     /// Checks a conflict probe (hypercore `checkConflict`): a proof with an upgrade from 0 on
     /// our fork, answering `request {id: 0, upgrade: {start: 0, length}}`. Returns `true` if
     /// the proof is validly signed but its tree at `length` differs from ours (the signer
@@ -255,12 +274,24 @@ impl Core {
     /// Fails with [`VerifyError::Stale`] if the core changed since [`Core::verify`], or if the
     /// proof's anchor does not match our tree.
     fn check_applicable(&self, batch: &VerifiedBatch) -> Result<()> {
+        self.check_applicable_after(batch, &[])
+    }
+
+    /// [`Core::check_applicable`] for a proof stored after the (checked, not yet written)
+    /// `earlier` entries of its group: its anchor may also be one of their nodes, which are as
+    /// trusted as our tree (each was checked the same way before it joined the group).
+    fn check_applicable_after(&self, batch: &VerifiedBatch, earlier: &[Entry]) -> Result<()> {
         self.check_poisoned()?;
         if batch.base_length != self.length() || batch.base_fork != self.fork() {
             return Err(VerifyError::Stale.into());
         }
         if let Some(anchor) = batch.verified.anchor {
-            match self.tree.node(NodeIndex(anchor.index))? {
+            let index = NodeIndex(anchor.index);
+            let ours = match pending_node(earlier, index) {
+                Some(node) => Some(node),
+                None => self.tree.node(index)?,
+            };
+            match ours {
                 Some(ours) if ours.hash == anchor.hash => {}
                 Some(_) => {
                     return Err(VerifyError::ChecksumMismatch {
@@ -371,6 +402,11 @@ impl Core {
     /// the data is synced once before the entries). A crash in the middle of the entries' write
     /// keeps the entries that reached the file whole: their blocks are stored, the rest are not.
     ///
+    /// A block proof of a group may hash up to a node that an earlier proof of the same group
+    /// brings (a request trimmed with [`Core::missing_nodes_after`]): its anchor is checked
+    /// against those nodes as well as the tree. Each of them was checked the same way before
+    /// it joined, so every stored node still hashes up to the signed roots.
+    ///
     /// Returns one result per proof, in order. A stale or unanchored proof gets its
     /// [`Error::Verification`] and is skipped, leaving storage unchanged for it; a storage error
     /// poisons the core: the proofs of the failed write (and every later one) get an error,
@@ -407,25 +443,30 @@ impl Core {
         // against the same tree, so the next block starts there (no walk down the tree).
         let mut previous: Option<(u64, u64)> = None;
         for batch in group {
-            let placed = self.check_applicable(&batch).and_then(|()| {
-                let VerifiedBatch {
-                    verified, block, ..
-                } = batch;
-                let (index, value) =
-                    block.ok_or(Error::InvalidArgument("proof without a block"))?;
-                let tree_batch = verified.batch;
-                let offset = match previous {
-                    Some((last, end)) if last.checked_add(1) == Some(index) => end,
-                    _ => {
-                        let src = Overlaid {
-                            batch: &tree_batch,
-                            base: &self.tree,
-                        };
-                        byte_offset(&src, &tree_batch.state, NodeIndex::leaf(index))?
-                    }
-                };
-                Ok((index, offset, value, tree_batch.nodes))
-            });
+            let placed = self
+                .check_applicable_after(&batch, &entries)
+                .and_then(|()| {
+                    let VerifiedBatch {
+                        verified, block, ..
+                    } = batch;
+                    let (index, value) =
+                        block.ok_or(Error::InvalidArgument("proof without a block"))?;
+                    let tree_batch = verified.batch;
+                    let offset = match previous {
+                        Some((last, end)) if last.checked_add(1) == Some(index) => end,
+                        _ => {
+                            let src = Overlaid {
+                                batch: &tree_batch,
+                                base: &Pending {
+                                    earlier: &entries,
+                                    base: &self.tree,
+                                },
+                            };
+                            byte_offset(&src, &tree_batch.state, NodeIndex::leaf(index))?
+                        }
+                    };
+                    Ok((index, offset, value, tree_batch.nodes))
+                });
             match placed {
                 Ok((index, offset, value, nodes)) => {
                     previous = Some((index, offset.saturating_add(value.len() as u64)));
@@ -602,5 +643,36 @@ impl Core {
         self.header.manifest = Some(manifest);
         self.manifest_flushed = false;
         Ok(())
+    }
+}
+
+/// The node at `index` among the tree nodes of `earlier` entries of a group, newest first.
+///
+/// The nodes of a block proof all lie under its last node (the top of its path), so an entry
+/// whose top does not span `index` is skipped without a look at the rest.
+fn pending_node(earlier: &[Entry], index: NodeIndex) -> Option<Node> {
+    earlier.iter().rev().find_map(|e| {
+        let nodes = e.tree_nodes.as_deref()?;
+        let top = nodes.last()?;
+        if !NodeIndex(top.index).contains(index) {
+            return None;
+        }
+        nodes.iter().rev().find(|n| n.index == index.get()).copied()
+    })
+}
+
+/// A node source that sees the nodes of a group's earlier (checked, not yet written) entries
+/// on top of a tree.
+struct Pending<'a, S: NodeSource> {
+    earlier: &'a [Entry],
+    base: &'a S,
+}
+
+impl<S: NodeSource> NodeSource for Pending<'_, S> {
+    fn node(&self, index: NodeIndex) -> Result<Option<Node>> {
+        match pending_node(self.earlier, index) {
+            Some(node) => Ok(Some(node)),
+            None => self.base.node(index),
+        }
     }
 }

@@ -367,18 +367,40 @@ impl MerkleTree {
     /// How many consecutive nodes, walking up from `index`, are missing and inside the tree
     /// (JavaScript `missingNodes`): the `nodes` field of a request.
     pub(crate) fn missing_nodes(&self, index: NodeIndex) -> Result<u64> {
+        self.missing_nodes_unless(index, |_| false)
+    }
+
+    /// [`MerkleTree::missing_nodes`] that also stops at the first node `known` says we will
+    /// learn another way (from a proof still on its way): that node is not counted.
+    pub(crate) fn missing_nodes_unless(
+        &self,
+        index: NodeIndex,
+        mut known: impl FnMut(NodeIndex) -> bool,
+    ) -> Result<u64> {
         let head = NodeIndex::leaf(self.state.length);
         if index.right_span() >= head {
             return Ok(0);
         }
         let mut c = Cursor::new(index);
         let mut count = 0;
-        while !c.contains(head) && self.node(c.index())?.is_none() {
+        while !c.contains(head) && !known(c.index()) && self.node(c.index())?.is_none() {
             count += 1;
             c.parent();
         }
         Ok(count)
     }
+}
+
+/// Whether the proof answering a request for `block` with `nodes` nodes brings the tree node
+/// `node`: it hashes from the leaf up `nodes` levels, so it holds every node of that path and
+/// the sibling of each of them but the top one.
+pub(crate) fn brings(block: u64, nodes: u64, node: NodeIndex) -> bool {
+    let depth = node.depth();
+    if u64::from(depth) > nodes || depth >= 63 {
+        return false;
+    }
+    let on_path = NodeIndex::from_depth_offset(depth, block >> depth);
+    on_path == node || (u64::from(depth) < nodes && on_path.sibling() == node)
 }
 
 /// A node source that sees a batch's new nodes on top of a tree.

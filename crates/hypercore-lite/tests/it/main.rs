@@ -13,3 +13,4 @@ mod model;
 mod operations;
 mod proofs;
 mod spec;
+mod trimmed;

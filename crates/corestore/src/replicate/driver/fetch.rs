@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use corestore_proto::replicate::{CoreId, RequestSpec};
 use corestore_proto::wire::{self, RequestBlock};
+use hypercore_lite::BlockRequest;
 use tracing::{debug, trace};
 
 use super::{Applied, Driver};
@@ -98,12 +99,34 @@ impl Driver {
                 let _ = peer.send_want(id, segment * SEGMENT, SEGMENT);
             }
         }
+        let trim = self.trim;
         let nodes: Vec<u64> = a
             .core
             .with(|c| {
+                // The proofs on their way (of our fork): each brings the nodes of its path.
+                let mut coming: Vec<BlockRequest> = Vec::new();
+                if trim {
+                    coming.extend(a.blocks.values().filter(|q| q.fork == fork).map(|q| {
+                        BlockRequest {
+                            index: q.index,
+                            nodes: q.nodes,
+                        }
+                    }));
+                }
                 Ok(fetch
                     .iter()
-                    .map(|&i| c.missing_nodes(i).unwrap_or(0))
+                    .map(|&i| {
+                        let nodes = if trim && !a.full.contains(&i) {
+                            c.missing_nodes_after(i, &coming)
+                        } else {
+                            c.missing_nodes(i)
+                        };
+                        let nodes = nodes.unwrap_or(0);
+                        if trim {
+                            coming.push(BlockRequest { index: i, nodes });
+                        }
+                        nodes
+                    })
                     .collect())
             })
             .unwrap_or_default();
@@ -114,8 +137,9 @@ impl Driver {
             };
             match peer.request(now, id, spec) {
                 Ok(r) => {
-                    a.blocks.insert(r, index);
+                    a.blocks.insert(r, Asked { index, nodes, fork });
                     a.requested.insert(index);
+                    a.full.remove(&index);
                 }
                 Err(_) => break,
             }
@@ -137,8 +161,8 @@ impl Driver {
         if a.upgrade == Some(data.request) {
             a.upgrade = None;
         }
-        if let Some(index) = a.blocks.remove(&data.request) {
-            a.requested.remove(&index);
+        if let Some(asked) = a.blocks.remove(&data.request) {
+            a.requested.remove(&asked.index);
         }
         if a.core.is_conflicted() {
             return;
@@ -169,6 +193,7 @@ impl Driver {
                     self.verified.push(Verified {
                         id,
                         core,
+                        block: batch.block(),
                         batch,
                         bytes,
                     });
@@ -204,11 +229,19 @@ impl Driver {
             let (mine, rest): (Vec<Verified>, Vec<Verified>) =
                 verified.into_iter().partition(|v| v.id == id);
             verified = rest;
-            let (batches, bytes): (Vec<_>, Vec<_>) =
-                mine.into_iter().map(|v| (v.batch, v.bytes)).unzip();
+            let (batches, about): (Vec<_>, Vec<_>) = mine
+                .into_iter()
+                .map(|v| (v.batch, (v.block, v.bytes)))
+                .unzip();
             match core.with(|c| Ok(c.apply_batch(batches))) {
                 Ok(results) => {
-                    for (result, bytes) in results.into_iter().zip(bytes) {
+                    for (result, (block, bytes)) in results.into_iter().zip(about) {
+                        if let (Err(e), Some(index)) = (&result, block)
+                            && not_anchored(e)
+                        {
+                            self.ask_again(id, index);
+                            continue;
+                        }
                         self.on_applied(id, &core, result.map_err(Into::into), bytes, false);
                     }
                 }
@@ -260,6 +293,17 @@ impl Driver {
         }
     }
 
+    /// A trimmed block proof that hashes up to a node we do not have: the proof it leaned on
+    /// did not come (`noData`, a timeout, a cancelled request) or has not come yet. Not the
+    /// peer's fault: the block is asked for again, with every node we miss.
+    fn ask_again(&mut self, id: CoreId, index: u64) {
+        trace!(index, "proof not anchored yet: asking again");
+        if let Some(a) = self.attached.get_mut(&id) {
+            a.full.insert(index);
+        }
+        self.dirty.insert(id);
+    }
+
     /// A proof that did not verify or could not be stored: a peer's fault probes for a
     /// conflict.
     fn on_rejected(&mut self, id: CoreId, e: &Error, reorg: bool) {
@@ -286,10 +330,32 @@ fn peer_fault(e: &Error) -> bool {
     )
 }
 
+/// Whether a block proof could not be stored only because it hashes up to a node we do not
+/// have (yet): see [`Core::missing_nodes_after`](hypercore_lite::Core::missing_nodes_after).
+fn not_anchored(e: &hypercore_lite::Error) -> bool {
+    matches!(
+        e,
+        hypercore_lite::Error::Verification(hypercore_lite::VerifyError::NotAnchored { .. })
+    )
+}
+
+/// One of our block requests still in flight.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked {
+    /// The block.
+    pub(super) index: u64,
+    /// The `nodes` it asked for.
+    pub(super) nodes: u64,
+    /// Our fork when we asked.
+    pub(super) fork: u64,
+}
+
 /// A block proof verified this round and not stored yet.
 pub(super) struct Verified {
     id: CoreId,
     core: Arc<LoadedCore>,
+    /// The proof's block.
+    block: Option<u64>,
     batch: hypercore_lite::VerifiedBatch,
     /// The block's size, for the download event.
     bytes: Option<u64>,

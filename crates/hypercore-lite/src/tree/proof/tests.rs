@@ -373,3 +373,30 @@ fn sizes_that_overflow_are_malformed() {
         Err(VerifyError::Malformed(_))
     ));
 }
+
+/// `brings` names exactly the nodes a block proof of `nodes` levels hands the verifier.
+#[test]
+fn brings_is_what_a_block_proof_holds() {
+    let (src, state) = tree(45);
+    for b in 0..45u64 {
+        for nodes in 0..8 {
+            let req = Request {
+                block: block(b, nodes),
+                ..Request::default()
+            };
+            let Ok(mut p) = build(&src, &state, &req, None) else {
+                // Climbing that far leaves the tree: no proof, nothing to compare.
+                continue;
+            };
+            p.block.as_mut().unwrap().value = vec![b as u8, 0xee];
+            let v = verify(&p, &state, None).unwrap();
+            let mut held: Vec<u64> = v.batch.nodes.iter().map(|n| n.index).collect();
+            held.sort_unstable();
+            held.dedup();
+            let named: Vec<u64> = (0..2 * 64)
+                .filter(|&i| crate::tree::brings(b, nodes, NodeIndex(i)))
+                .collect();
+            assert_eq!(held, named, "block {b} nodes {nodes}");
+        }
+    }
+}
