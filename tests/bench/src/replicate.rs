@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use corestore::{
-    Corestore, Error as CoreError, GetOptions, ReplicationHandle, StoreOptions, StoreStorage,
+    Corestore, Error as CoreError, GetOptions, Hypercore, ReplicationHandle, StoreOptions,
+    StoreStorage,
 };
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,8 +22,15 @@ const SETUP_BOUND: Duration = Duration::from_secs(600);
 
 /// The serving side, kept alive for the whole measurement.
 enum Writer {
-    Rust { store: Corestore },
-    Js { _peer: JsPeer },
+    /// The store, and the session the writer appended with: kept open while it serves, as
+    /// the JS writer (`peer.mjs`) keeps its core open.
+    Rust {
+        store: Corestore,
+        _core: Hypercore,
+    },
+    Js {
+        _peer: JsPeer,
+    },
 }
 
 /// Blocks `range` of the replicated core: block `i` is `block-{i}` repeated to `size` bytes
@@ -68,7 +76,7 @@ async fn start_writer(
                     }
                 }
             });
-            Ok((Writer::Rust { store }, key, port))
+            Ok((Writer::Rust { store, _core: core }, key, port))
         }
         "js" => {
             let mut peer = JsPeer::spawn(script)?;
@@ -160,7 +168,7 @@ pub(crate) async fn run(args: &Args) -> Result<Value> {
         }
         other => bail!("--reader must be rust or js, not `{other}`"),
     };
-    if let Writer::Rust { store } = &writer {
+    if let Writer::Rust { store, .. } = &writer {
         let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
     }
     drop(writer);
