@@ -3,7 +3,7 @@
 //! * [`DecodeError`]: malformed compact-encoded input (wire messages, oplog entries, manifests,
 //!   signature containers). Always caused by the data, never by the caller.
 //! * [`ParseKeyError`]: a textual or byte key (hex, z-base-32, `pear://`) that could not be parsed.
-//! * [`Error`]: everything else (lengths, signatures, manifests, randomness), with `#[from]`
+//! * [`Error`](enum@Error): everything else (lengths, signatures, manifests, randomness), with `#[from]`
 //!   conversions from the two above.
 
 use thiserror::Error;

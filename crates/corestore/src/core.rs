@@ -77,7 +77,7 @@ pub enum CoreEvent {
     /// Two validly signed trees of this core disagree at `length`: its writer forked it
     /// without bumping the fork id (spec §9.9). The core's channels were closed and the core
     /// closed right before this event; every operation of its sessions fails with
-    /// [`Error::Conflict`](crate::Error::Conflict).
+    /// [`Error::Conflict`].
     Conflict {
         /// The length at which the two trees differ.
         length: u64,

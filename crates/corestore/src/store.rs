@@ -196,7 +196,7 @@ impl std::fmt::Debug for Corestore {
 
 impl Corestore {
     /// Opens (or creates) a store. `storage` is a directory path, a [`StoreStorage`] or a
-    /// [`Provider`](rac_storage::Provider) converted with `into()`.
+    /// [`Provider`] converted with `into()`.
     ///
     /// The primary key is read from the file `primary-key` (32 raw bytes), or written there
     /// (random, or `options.primary_key`) when the file is missing or short. The file is held

@@ -36,7 +36,7 @@ pub(crate) struct Oplog {
     entries_size: u64,
 }
 
-/// What [`Oplog::open`] found.
+/// What [`Oplog::open_with_len`] found.
 #[derive(Debug)]
 pub(crate) struct Opened {
     /// The oplog, ready for appends.
@@ -54,8 +54,8 @@ impl Oplog {
         Self::open_with_len(storage, read_only, None)
     }
 
-    /// [`Oplog::open`] of a file whose length the caller already read (`known_len`). An empty
-    /// file is not read at all.
+    /// Opens the oplog (see the module docs) of a file whose length the caller already read
+    /// (`known_len`); `read_only` keeps a torn tail on disk. An empty file is not read at all.
     pub(crate) fn open_with_len(
         storage: Arc<dyn Storage>,
         read_only: bool,
