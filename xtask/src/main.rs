@@ -119,7 +119,12 @@ fn ci(sh: &Shell) -> Result<()> {
     step("fuzz smoke", || fuzz::fuzz_smoke(sh))?;
     step("doc", || {
         let _env = sh.push_env("RUSTDOCFLAGS", "-Dwarnings");
-        Ok(cmd!(sh, "cargo doc --workspace --no-deps --all-features").run()?)
+        // Private items too: their intra-doc links are checked as strictly as the public ones.
+        Ok(cmd!(
+            sh,
+            "cargo doc --workspace --no-deps --all-features --document-private-items"
+        )
+        .run()?)
     })?;
     step("deny", || deny(sh))?;
     step("vectors", || vectors(sh, true))?;
