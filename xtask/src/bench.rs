@@ -452,21 +452,20 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
     }
 
     // Opening named cores and the memory of idle cores: facade vs corestore 6, on directories.
+    let (cores_count, cores_cap) = (s(plan.cores), s(plan.cores_cap));
+    let store = StoreRun {
+        sh,
+        tmp: &tmp,
+        bin: &bin,
+        js: &cs_js,
+        count: &cores_count,
+        cap: &cores_cap,
+    };
     {
-        let count = s(plan.cores);
-        let cap = s(plan.cores_cap);
         println!(
             "bench: open {} named cores (cap {} s)",
             plan.cores, plan.cores_cap
         );
-        let store = StoreRun {
-            sh,
-            tmp: &tmp,
-            bin: &bin,
-            js: &cs_js,
-            count: &count,
-            cap: &cap,
-        };
         let (rust, js) = store.run("open-cores", &["--expose-gc"])?;
         let opened = |m: &Measured| {
             let note = if m.ops < plan.cores as f64 {
@@ -501,20 +500,10 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
     // The same opens, then closing every session and the store: where the work that lazy
     // creation defers (and the syncs of close) shows up. No target: it is there to be seen.
     {
-        let count = s(plan.cores);
-        let cap = s(plan.cores_cap);
         println!(
             "bench: open and close {} named cores (cap {} s on the opens)",
             plan.cores, plan.cores_cap
         );
-        let store = StoreRun {
-            sh,
-            tmp: &tmp,
-            bin: &bin,
-            js: &cs_js,
-            count: &count,
-            cap: &cap,
-        };
         let (rust, js) = store.run("open-close-cores", &[])?;
         let shown = |m: &Measured| {
             let open = m.json["open_seconds"].as_f64().unwrap_or(0.0);

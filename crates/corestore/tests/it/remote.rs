@@ -266,6 +266,12 @@ async fn a_lost_proof_only_delays_the_blocks_that_leaned_on_it() {
     let seen = std::sync::Arc::clone(&asked);
     let server = tokio::spawn(async move {
         let (mut refused, mut opened) = (false, false);
+        // Announced on open, and again after the refusal.
+        let all = Range {
+            drop: false,
+            start: 0,
+            length: N,
+        };
         loop {
             let Some(event) = raw
                 .until(&key, |e| {
@@ -286,11 +292,6 @@ async fn a_lost_proof_only_delays_the_blocks_that_leaned_on_it() {
                 ConnectionEvent::Replication(Event::CoreOpened { .. }) if !opened => {
                     opened = true;
                     peer.update_core(core, state).unwrap();
-                    let all = Range {
-                        drop: false,
-                        start: 0,
-                        length: N,
-                    };
                     peer.send_range(core, all).unwrap();
                     continue;
                 }
@@ -302,11 +303,6 @@ async fn a_lost_proof_only_delays_the_blocks_that_leaned_on_it() {
                 if b.index == 0 && !refused {
                     refused = true;
                     peer.send_no_data(core, request.id).unwrap();
-                    let all = Range {
-                        drop: false,
-                        start: 0,
-                        length: N,
-                    };
                     peer.send_range(core, all).unwrap();
                     continue;
                 }
