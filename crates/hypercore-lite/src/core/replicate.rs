@@ -195,7 +195,8 @@ impl Core {
     /// [`Error::Storage`].
     pub fn missing_nodes_after(&self, index: u64, coming: &[BlockRequest]) -> Result<u64> {
         self.tree.missing_nodes_unless(NodeIndex::leaf(index), |n| {
-            coming.iter().any(|r| brings(r.index, r.nodes, n))
+            // Newest first: in a sequential download the request just before brings it.
+            coming.iter().rev().any(|r| brings(r.index, r.nodes, n))
         })
     }
 

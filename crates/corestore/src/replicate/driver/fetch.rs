@@ -193,7 +193,6 @@ impl Driver {
                     self.verified.push(Verified {
                         id,
                         core,
-                        block: batch.block(),
                         batch,
                         bytes,
                     });
@@ -231,7 +230,10 @@ impl Driver {
             verified = rest;
             let (batches, about): (Vec<_>, Vec<_>) = mine
                 .into_iter()
-                .map(|v| (v.batch, (v.block, v.bytes)))
+                .map(|v| {
+                    let block = v.batch.block();
+                    (v.batch, (block, v.bytes))
+                })
                 .unzip();
             match core.with(|c| Ok(c.apply_batch(batches))) {
                 Ok(results) => {
@@ -354,8 +356,6 @@ pub(super) struct Asked {
 pub(super) struct Verified {
     id: CoreId,
     core: Arc<LoadedCore>,
-    /// The proof's block.
-    block: Option<u64>,
     batch: hypercore_lite::VerifiedBatch,
     /// The block's size, for the download event.
     bytes: Option<u64>,
