@@ -2,7 +2,7 @@
 //! and crashes every acknowledged block survives and no block comes back wrong.
 
 use hypercore_lite::{
-    BlockRequest, Core, CoreOptions, Durability, Error, Request, UpgradeRequest, VerifiedBatch,
+    BlockRequest, Core, CoreOptions, Error, Request, UpgradeRequest, VerifiedBatch,
 };
 use proptest::prelude::*;
 use rac_storage::MemoryProvider;
@@ -163,11 +163,7 @@ fn faulty_download(synced: bool, group: usize, fault: (usize, u8, Option<usize>)
     let (writer, _) = writer(N);
     let faults = Faults::new();
     let provider = FaultyProvider::new(MemoryProvider::new(), faults.clone());
-    let durability = if synced {
-        Durability::Synced
-    } else {
-        Durability::Buffered
-    };
+    let durability = crate::common::durability(synced);
     let mut reader = Core::open(
         &provider,
         "c/",

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use corestore_keys::corestore::named_key_pair;
 use corestore_keys::{KeyPair, Namespace, PrimaryKey};
-use hypercore_lite::{Core, CoreOptions, CoreStorage, Proof, Request, UpgradeRequest};
+use hypercore_lite::{Core, CoreOptions, CoreStorage, Durability, Proof, Request, UpgradeRequest};
 use rac_storage::Storage;
 
 /// Lengths that exercise the tree shapes: empty, single, powers of two and their
@@ -151,5 +151,14 @@ pub(crate) fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
         } else {
             std::fs::copy(entry.path(), &to).unwrap();
         }
+    }
+}
+
+/// The durability of a fault test run: synced (power-loss safe) or buffered.
+pub(crate) const fn durability(synced: bool) -> Durability {
+    if synced {
+        Durability::Synced
+    } else {
+        Durability::Buffered
     }
 }

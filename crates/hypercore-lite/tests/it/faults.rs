@@ -355,11 +355,7 @@ fn run(synced: bool, ops: &[Op], fault: Option<(usize, Fault)>, crash: &Crash) -
     );
     let faults = Faults::new();
     let provider = FaultyProvider::new(MemoryProvider::new(), faults.clone());
-    let durability = if synced {
-        Durability::Synced
-    } else {
-        Durability::Buffered
-    };
+    let durability = crate::common::durability(synced);
     let mut core = Core::open(
         &provider,
         "c/",
