@@ -109,8 +109,9 @@ pub(super) struct Driver {
     applied: HashMap<CoreId, Applied>,
     /// Cores whose request window is refilled at the end of this round.
     dirty: BTreeSet<CoreId>,
-    /// Block proofs verified this round, stored together before it ends (`fetch.rs`).
-    verified: Vec<fetch::Verified>,
+    /// Block proofs received this round, verified and stored together before it ends
+    /// (`fetch.rs`).
+    received: Vec<fetch::Received>,
     /// Bytes of answers in the batch being corked.
     batched: usize,
 }
@@ -140,7 +141,7 @@ impl Driver {
             deferred: VecDeque::new(),
             applied: HashMap::new(),
             dirty: BTreeSet::new(),
-            verified: Vec::new(),
+            received: Vec::new(),
             batched: 0,
         }
     }

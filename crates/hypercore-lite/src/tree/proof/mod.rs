@@ -25,7 +25,7 @@ use crate::error::VerifyError;
 #[cfg(doc)]
 use crate::tree::TreeState;
 pub(crate) use build::build;
-pub(crate) use verify::{Verified, verify};
+pub(crate) use verify::{Verified, verify, verify_hashed};
 
 /// A request for a proof (the `request` message without its id and priority).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
