@@ -223,6 +223,24 @@ impl Core {
         })
     }
 
+    /// [`Core::missing_nodes_after`] with the requests on their way given as the set of nodes
+    /// they bring: `known(i)` says whether one of them brings the node with flat index `i`
+    /// (collect those with [`BlockRequest::brought`]). A caller that keeps that set as
+    /// requests come and go pays one lookup per tree level instead of a scan of every request
+    /// in flight.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`].
+    pub fn missing_nodes_unless(
+        &self,
+        index: u64,
+        mut known: impl FnMut(u64) -> bool,
+    ) -> Result<u64> {
+        self.tree
+            .missing_nodes_unless(NodeIndex::leaf(index), |n| known(n.get()))
+    }
+
     /// Checks a conflict probe (hypercore `checkConflict`): a proof with an upgrade from 0 on
     /// our fork, answering `request {id: 0, upgrade: {start: 0, length}}`. Returns `true` if
     /// the proof is validly signed but its tree at `length` differs from ours (the signer

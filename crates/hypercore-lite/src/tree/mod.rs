@@ -18,8 +18,9 @@ use corestore_keys::{Hash, Node, TreeHead};
 use crate::error::{Error, Result, VerifyError};
 use crate::header::TreeHeader;
 use crate::oplog::format::TREE_NODE_SIZE;
+use corestore_keys::index_hash::IndexHash;
 use flat::{Cursor, NodeIndex};
-use store::{IndexHash, TreeStore};
+use store::TreeStore;
 
 /// Where nodes come from: the tree (overlay + file), or a batch on top of it.
 pub(crate) trait NodeSource {

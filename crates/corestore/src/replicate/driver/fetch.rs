@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use super::inflight::Asked;
 use corestore_proto::replicate::{CoreId, RequestSpec};
 use corestore_proto::wire::{self, RequestBlock};
-use hypercore_lite::BlockRequest;
 use tracing::{debug, trace};
 
 use super::{Applied, Driver};
@@ -87,7 +87,7 @@ impl Driver {
         }
         let missing = a
             .core
-            .missing(room, |i| a.requested.contains(&i) || a.refused.contains(&i));
+            .missing(room, |i| a.inflight.has_block(i) || a.refused.contains(&i));
         let mut fetch = Vec::with_capacity(missing.len());
         for index in missing {
             if peer.remote_has(id, index) {
@@ -100,49 +100,34 @@ impl Driver {
             }
         }
         let trim = self.trim;
-        let nodes: Vec<u64> = a
-            .core
-            .with(|c| {
-                // The proofs on their way (of our fork): each brings the nodes of its path.
-                let mut coming: Vec<BlockRequest> = Vec::new();
-                if trim {
-                    coming.extend(a.blocks.values().filter(|q| q.fork == fork).map(|q| {
-                        BlockRequest {
-                            index: q.index,
-                            nodes: q.nodes,
-                        }
-                    }));
+        let (inflight, full) = (&mut a.inflight, &mut a.full);
+        let asked = a.core.with(|c| {
+            for index in fetch {
+                // A trimmed request leaves out the nodes the answers on their way (of our
+                // fork) bring; a block whose trimmed proof found nothing to lean on asks for
+                // every node it misses.
+                let nodes = if trim && !full.contains(&index) {
+                    c.missing_nodes_unless(index, |n| inflight.brings(fork, n))
+                } else {
+                    c.missing_nodes(index)
+                };
+                let nodes = nodes.unwrap_or(0);
+                let spec = RequestSpec {
+                    block: Some(RequestBlock { index, nodes }),
+                    ..RequestSpec::default()
+                };
+                match peer.request(now, id, spec) {
+                    Ok(r) => {
+                        inflight.insert(r, Asked { index, nodes, fork });
+                        full.remove(&index);
+                    }
+                    Err(_) => break,
                 }
-                Ok(fetch
-                    .iter()
-                    .map(|&i| {
-                        let nodes = if trim && !a.full.contains(&i) {
-                            c.missing_nodes_after(i, &coming)
-                        } else {
-                            c.missing_nodes(i)
-                        };
-                        let nodes = nodes.unwrap_or(0);
-                        if trim {
-                            coming.push(BlockRequest { index: i, nodes });
-                        }
-                        nodes
-                    })
-                    .collect())
-            })
-            .unwrap_or_default();
-        for (index, nodes) in fetch.into_iter().zip(nodes) {
-            let spec = RequestSpec {
-                block: Some(RequestBlock { index, nodes }),
-                ..RequestSpec::default()
-            };
-            match peer.request(now, id, spec) {
-                Ok(r) => {
-                    a.blocks.insert(r, Asked { index, nodes, fork });
-                    a.requested.insert(index);
-                    a.full.remove(&index);
-                }
-                Err(_) => break,
             }
+            Ok(())
+        });
+        if let Err(e) = asked {
+            debug!(error = %e, "no block requests: the core is unavailable");
         }
     }
 
@@ -162,9 +147,7 @@ impl Driver {
         if a.upgrade == Some(data.request) {
             a.upgrade = None;
         }
-        if let Some(asked) = a.blocks.remove(&data.request) {
-            a.requested.remove(&asked.index);
-        }
+        a.inflight.remove(data.request);
         if a.core.is_conflicted() {
             return;
         }
@@ -360,17 +343,6 @@ fn not_anchored(e: &hypercore_lite::Error) -> bool {
         e,
         hypercore_lite::Error::Verification(hypercore_lite::VerifyError::NotAnchored { .. })
     )
-}
-
-/// One of our block requests still in flight.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Asked {
-    /// The block.
-    pub(super) index: u64,
-    /// The `nodes` it asked for.
-    pub(super) nodes: u64,
-    /// Our fork when we asked.
-    pub(super) fork: u64,
 }
 
 /// A block proof received this round, verified and stored at its end.
