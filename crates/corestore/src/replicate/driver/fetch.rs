@@ -172,6 +172,10 @@ impl Driver {
         let proof = convert::proof_from_data(data);
         let core = Arc::clone(&a.core);
         if block_only {
+            if self.received.is_empty() {
+                // A round brings up to a window of answers: grow once, not by doubling.
+                self.received.reserve(self.max_inflight);
+            }
             self.received.push(Received {
                 id,
                 core,
@@ -202,15 +206,21 @@ impl Driver {
         while !received.is_empty() {
             let id = received[0].id;
             let core = Arc::clone(&received[0].core);
-            let (mine, rest): (Vec<Received>, Vec<Received>) =
-                received.into_iter().partition(|r| r.id == id);
-            received = rest;
+            // Usually every proof of the round is of one core: no split needed.
+            let mine = if received.iter().all(|r| r.id == id) {
+                std::mem::take(&mut received)
+            } else {
+                let (mine, rest): (Vec<Received>, Vec<Received>) =
+                    received.into_iter().partition(|r| r.id == id);
+                received = rest;
+                mine
+            };
             let (proofs, sizes): (Vec<_>, Vec<_>) =
                 mine.into_iter().map(|r| (r.proof, r.bytes)).unzip();
             let outcome = core.with(|c| {
                 let mut outcomes = Vec::with_capacity(proofs.len());
-                let mut run = Vec::new();
-                let mut run_sizes = Vec::new();
+                let mut run = Vec::with_capacity(proofs.len());
+                let mut run_sizes = Vec::with_capacity(proofs.len());
                 for (verified, bytes) in c.verify_many(proofs).into_iter().zip(sizes) {
                     match verified {
                         Ok(batch) if !batch.is_upgrade() => {
