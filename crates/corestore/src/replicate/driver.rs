@@ -5,7 +5,10 @@
 //! queued store signals, a timer) is handled with the peer corked, so the answers and requests
 //! of a round leave as a few batch frames (one encryption each) and one write. Blocks applied
 //! in a round are announced once per contiguous run, and request windows are refilled once per
-//! core at the end of the round.
+//! core at the end of the round. Two writes happen in the middle of a round, so the peers work
+//! at the same time: the requests for the room a read's answers freed go out before those
+//! answers are verified and stored, and each full batch frame of answers goes out before the
+//! next request is answered.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -113,6 +116,8 @@ pub(super) struct Driver {
     verified: Vec<fetch::Verified>,
     /// Bytes of answers in the batch being corked.
     batched: usize,
+    /// A batch frame of answers is complete: write it before handling the next event.
+    push_now: bool,
 }
 
 impl Driver {
@@ -142,6 +147,7 @@ impl Driver {
             dirty: BTreeSet::new(),
             verified: Vec::new(),
             batched: 0,
+            push_now: false,
         }
     }
 
@@ -176,19 +182,20 @@ impl Driver {
                 Step::Read(n) => {
                     let now = self.now();
                     let fed = self.conn.handle_bytes(now, io.input(n));
-                    let processed = self.round(Vec::new()).await;
+                    self.refill_early(&mut io);
+                    let processed = self.round(&mut io, Vec::new()).await;
                     processed.and_then(|()| fed.map_err(Error::from))
                 }
                 Step::Signals(signals) => {
                     if signals.iter().any(|s| matches!(s, Signal::Shutdown)) {
                         break Ok(());
                     }
-                    self.round(signals).await
+                    self.round(&mut io, signals).await
                 }
                 Step::Timeout => {
                     let now = self.now();
                     self.conn.handle_timeout(now);
-                    self.round(Vec::new()).await
+                    self.round(&mut io, Vec::new()).await
                 }
                 Step::Drained => Ok(()),
                 Step::Eof | Step::Stop => break Ok(()),
@@ -214,13 +221,53 @@ impl Driver {
 
     /// Handles one wake-up: `signals` from the store, then every pending connection event,
     /// with the peer corked; then announces what was applied and refills request windows.
-    async fn round(&mut self, signals: Vec<Signal>) -> Result<()> {
+    async fn round<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Io<S>,
+        signals: Vec<Signal>,
+    ) -> Result<()> {
         self.cork();
         self.on_signals(signals);
-        let r = self.process().await;
+        let r = self.process(io).await;
+        self.push_now = false;
         self.end_round();
         self.uncork();
         r
+    }
+
+    /// Before the proofs of a read are verified and stored, asks for as many blocks as they
+    /// freed room for in the request windows, and writes those requests at once, so the remote
+    /// works on its next answers while we verify these (the answered blocks stay in
+    /// `requested` until their `data` is handled, so none is asked for twice).
+    fn refill_early<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) {
+        let Some(peer) = self.conn.peer() else {
+            return;
+        };
+        // A core whose peer has fewer requests in flight than we track got answers.
+        let answered: Vec<CoreId> = self
+            .attached
+            .iter()
+            .filter(|(id, a)| {
+                a.opened && peer.inflight(**id) < a.blocks.len() + usize::from(a.upgrade.is_some())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if answered.is_empty() {
+            return;
+        }
+        self.cork();
+        for id in answered {
+            self.fill(id);
+        }
+        self.uncork();
+        self.push(io);
+    }
+
+    /// Writes what the connection has to send now, as far as the transport takes it without
+    /// waiting (the rest goes when the round ends).
+    fn push<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) {
+        self.flush();
+        io.write_now(&mut self.outbox);
     }
 
     fn cork(&mut self) {
@@ -246,7 +293,7 @@ impl Driver {
         if self.batched >= BATCH_BYTES {
             self.uncork();
             self.cork();
-            self.flush();
+            self.push_now = true;
         }
     }
 
@@ -293,8 +340,11 @@ impl Driver {
     }
 
     /// Handles every pending connection event.
-    async fn process(&mut self) -> Result<()> {
+    async fn process<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) -> Result<()> {
         while let Some(event) = self.conn.poll_event() {
+            if std::mem::take(&mut self.push_now) {
+                self.push(io);
+            }
             match event {
                 ConnectionEvent::HandshakeComplete {
                     remote_public_key, ..
