@@ -222,19 +222,28 @@ impl Driver {
     /// [`Core::apply_batch`]: hypercore_lite::Core::apply_batch
     pub(super) fn apply_verified(&mut self) {
         let mut verified = std::mem::take(&mut self.verified);
-        while !verified.is_empty() {
-            let id = verified[0].id;
-            let core = Arc::clone(&verified[0].core);
-            let (mine, rest): (Vec<Verified>, Vec<Verified>) =
-                verified.into_iter().partition(|v| v.id == id);
-            verified = rest;
-            let (batches, about): (Vec<_>, Vec<_>) = mine
-                .into_iter()
+        while let Some(first) = verified.first() {
+            let id = first.id;
+            let core = Arc::clone(&first.core);
+            // Usually every proof of a round is of one core: taken in one go, not split.
+            let rest = if verified.iter().all(|v| v.id == id) {
+                Vec::new()
+            } else {
+                let (mine, rest) = verified.into_iter().partition(|v| v.id == id);
+                verified = mine;
+                rest
+            };
+            let mut about = Vec::with_capacity(verified.len());
+            let batches: Vec<_> = verified
+                .drain(..)
                 .map(|v| {
-                    let block = v.batch.block();
-                    (v.batch, (block, v.bytes))
+                    about.push((v.batch.block(), v.bytes));
+                    v.batch
                 })
-                .unzip();
+                .collect();
+            if !rest.is_empty() {
+                verified = rest;
+            }
             match core.with(|c| Ok(c.apply_batch(batches))) {
                 Ok(results) => {
                     for (result, (block, bytes)) in results.into_iter().zip(about) {
@@ -249,6 +258,10 @@ impl Driver {
                 }
                 Err(e) => debug!(error = %e, "proofs not stored"),
             }
+        }
+        // Keep the buffer for the next round.
+        if self.verified.capacity() == 0 {
+            self.verified = verified;
         }
     }
 
