@@ -31,13 +31,14 @@
 mod availability;
 mod channel;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use channel::{CoreChannel, Inflight};
 pub use channel::{CoreState, RemoteState};
 
 use crate::error::{ApiMisuse, ProtocolError};
+use crate::idhash::IdMap;
 use crate::mux::{ChannelId, Incoming, Mux, MuxConfig, MuxEvent, PendingOpen};
 use crate::timer::{Timer, TimerTable, Timestamp};
 use crate::wire::{
@@ -225,8 +226,8 @@ pub struct Peer {
     config: PeerConfig,
     session: Option<Session>,
     mux: Mux,
-    cores: HashMap<CoreId, CoreChannel>,
-    by_channel: HashMap<ChannelId, CoreId>,
+    cores: IdMap<CoreId, CoreChannel>,
+    by_channel: IdMap<ChannelId, CoreId>,
     next_core: u64,
     deadlines: BTreeSet<(Timestamp, CoreId, u64)>,
     timers: TimerTable,
@@ -247,8 +248,8 @@ impl Peer {
             mux: Mux::new(config.mux.clone()),
             config,
             session: Some(session),
-            cores: HashMap::new(),
-            by_channel: HashMap::new(),
+            cores: IdMap::default(),
+            by_channel: IdMap::default(),
             next_core: 1,
             deadlines: BTreeSet::new(),
             timers: TimerTable::default(),

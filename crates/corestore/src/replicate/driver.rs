@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use corestore_keys::DiscoveryKey;
+use corestore_proto::idhash::{IdMap, IdSet};
 use corestore_proto::replicate::{CoreId, CoreState, Event, Peer};
 use corestore_proto::wire;
 use corestore_proto::{Connection, ConnectionEvent, Timestamp};
@@ -50,9 +51,9 @@ struct Attached {
     /// Our inflight upgrade request.
     upgrade: Option<u64>,
     /// Our inflight block requests: request id → what it asked for.
-    blocks: HashMap<u64, fetch::Asked>,
+    blocks: IdMap<u64, fetch::Asked>,
     /// Blocks requested and not yet answered.
-    requested: HashSet<u64>,
+    requested: IdSet<u64>,
     /// Blocks the remote answered `noData` for (cleared when it announces more).
     refused: HashSet<u64>,
     /// Blocks whose trimmed proof arrived before the proof it leaned on (which may never
@@ -97,7 +98,7 @@ pub(super) struct Driver {
     span: tracing::Span,
     remote: [u8; 32],
     ready: bool,
-    attached: HashMap<CoreId, Attached>,
+    attached: IdMap<CoreId, Attached>,
     by_dk: HashMap<DiscoveryKey, CoreId>,
     /// Our request window per core and peer.
     max_inflight: usize,
@@ -109,7 +110,7 @@ pub(super) struct Driver {
     /// Remote requests waiting for the transport to drain below [`HIGH_WATER`].
     deferred: VecDeque<(CoreId, wire::Request)>,
     /// Cores changed by proofs applied this round (announced at the end of the round).
-    applied: HashMap<CoreId, Applied>,
+    applied: IdMap<CoreId, Applied>,
     /// Cores whose request window is refilled at the end of this round.
     dirty: BTreeSet<CoreId>,
     /// Block proofs verified this round, stored together before it ends (`fetch.rs`).
@@ -137,13 +138,13 @@ impl Driver {
             span,
             remote: [0; 32],
             ready: false,
-            attached: HashMap::new(),
+            attached: IdMap::default(),
             by_dk: HashMap::new(),
             max_inflight,
             trim,
             outbox: Outbox::default(),
             deferred: VecDeque::new(),
-            applied: HashMap::new(),
+            applied: IdMap::default(),
             dirty: BTreeSet::new(),
             verified: Vec::new(),
             batched: 0,
@@ -404,8 +405,8 @@ impl Driver {
                 opened: false,
                 synced: false,
                 upgrade: None,
-                blocks: HashMap::new(),
-                requested: HashSet::new(),
+                blocks: IdMap::default(),
+                requested: IdSet::default(),
                 refused: HashSet::new(),
                 full: HashSet::new(),
                 wanted: HashSet::new(),
