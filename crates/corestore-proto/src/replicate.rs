@@ -30,8 +30,11 @@
 
 mod availability;
 mod channel;
+mod deadlines;
 
 use std::collections::{BTreeSet, VecDeque};
+
+use deadlines::Deadlines;
 use std::time::Duration;
 
 use channel::{CoreChannel, Inflight};
@@ -229,7 +232,8 @@ pub struct Peer {
     cores: IdMap<CoreId, CoreChannel>,
     by_channel: IdMap<ChannelId, CoreId>,
     next_core: u64,
-    deadlines: BTreeSet<(Timestamp, CoreId, u64)>,
+    /// Deadlines of our in-flight requests (see [`Deadlines`]).
+    deadlines: Deadlines,
     timers: TimerTable,
     events: VecDeque<Event>,
     failed: Option<ProtocolError>,
@@ -251,7 +255,7 @@ impl Peer {
             cores: IdMap::default(),
             by_channel: IdMap::default(),
             next_core: 1,
-            deadlines: BTreeSet::new(),
+            deadlines: Deadlines::default(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             failed: None,
@@ -314,9 +318,7 @@ impl Peer {
     pub fn close_core(&mut self, core: CoreId) -> Result<(), ApiMisuse> {
         let c = self.cores.remove(&core).ok_or(ApiMisuse::UnknownChannel)?;
         self.by_channel.remove(&c.channel);
-        for id in c.inflight.keys() {
-            self.deadlines.retain(|d| !(d.1 == core && d.2 == *id));
-        }
+        self.deadlines.done(c.inflight.len());
         self.update_timer();
         self.mux.close(c.channel)
     }
@@ -442,7 +444,9 @@ impl Peer {
             c.next_request_id += 1;
             c.inflight.insert(id, Inflight { request, deadline });
         }
-        self.deadlines.insert((deadline, core, id));
+        let cores = &self.cores;
+        self.deadlines
+            .insert((deadline, core, id), |e| is_live(cores, e));
         self.update_timer();
         tracing::trace!(core = core.0, id, "request");
         Ok(id)
@@ -451,12 +455,11 @@ impl Peer {
     /// Cancels one of our requests.
     pub fn cancel(&mut self, core: CoreId, request: u64) -> Result<(), ApiMisuse> {
         let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
-        let inflight = c
-            .inflight
+        c.inflight
             .remove(&request)
             .ok_or(ApiMisuse::UnknownRequest(request))?;
         let ch = c.channel;
-        self.deadlines.remove(&(inflight.deadline, core, request));
+        self.deadlines.done(1);
         self.update_timer();
         self.send(ch, &Message::Cancel(request))
     }
@@ -645,7 +648,11 @@ impl Peer {
         if self.timers.expire(now).next().is_none() {
             return;
         }
-        while let Some(&(deadline, core, id)) = self.deadlines.first() {
+        loop {
+            let cores = &self.cores;
+            let Some((deadline, core, id)) = self.deadlines.first(|e| is_live(cores, e)) else {
+                break;
+            };
             if deadline > now {
                 break;
             }
@@ -663,8 +670,9 @@ impl Peer {
     }
 
     fn update_timer(&mut self) {
-        match self.deadlines.first() {
-            Some(&(d, _, _)) => self.timers.set(Timer::RequestTimeout, d),
+        let cores = &self.cores;
+        match self.deadlines.first(|e| is_live(cores, e)) {
+            Some((d, _, _)) => self.timers.set(Timer::RequestTimeout, d),
             None => self.timers.stop(Timer::RequestTimeout),
         }
     }
@@ -723,9 +731,7 @@ impl Peer {
                 MuxEvent::Closed { channel } => {
                     if let Some(core) = self.by_channel.remove(&channel) {
                         if let Some(c) = self.cores.remove(&core) {
-                            for (id, i) in c.inflight {
-                                self.deadlines.remove(&(i.deadline, core, id));
-                            }
+                            self.deadlines.done(c.inflight.len());
                         }
                         self.update_timer();
                         self.events.push_back(Event::CoreClosed { core });
@@ -841,8 +847,8 @@ impl Peer {
                     .get(&data.request)
                     .is_some_and(|i| matches(&i.request, &data));
                 if matched {
-                    if let Some(i) = c.inflight.remove(&data.request) {
-                        self.deadlines.remove(&(i.deadline, core, data.request));
+                    if c.inflight.remove(&data.request).is_some() {
+                        self.deadlines.done(1);
                     }
                     self.update_timer();
                     self.events.push_back(Event::Data { core, data });
@@ -857,8 +863,8 @@ impl Peer {
                 }
             }
             Message::NoData(m) => {
-                if let Some(i) = c.inflight.remove(&m.request) {
-                    self.deadlines.remove(&(i.deadline, core, m.request));
+                if c.inflight.remove(&m.request).is_some() {
+                    self.deadlines.done(1);
                     self.update_timer();
                     self.events.push_back(Event::NoData {
                         core,
@@ -929,6 +935,14 @@ fn matches(req: &Request, data: &Data) -> bool {
             .as_ref()
             .is_none_or(|s| req.seek.is_some_and(|r| r.bytes == s.bytes))
         && (data.upgrade.is_none() || req.upgrade.is_some())
+}
+
+/// Whether a request deadline is still that of a request in flight.
+fn is_live(cores: &IdMap<CoreId, CoreChannel>, e: &deadlines::Entry) -> bool {
+    cores
+        .get(&e.1)
+        .and_then(|c| c.inflight.get(&e.2))
+        .is_some_and(|i| i.deadline == e.0)
 }
 
 #[cfg(test)]
