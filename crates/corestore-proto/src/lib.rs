@@ -98,6 +98,7 @@ pub mod codec;
 mod connection;
 pub mod error;
 pub mod frame;
+pub mod idhash;
 pub mod mux;
 pub mod noise;
 pub mod replicate;

@@ -40,6 +40,9 @@ const BATCH_ITEM_OVERHEAD: usize = 19;
 /// Bytes reserved for a new batch (it grows beyond as needed).
 const BATCH_RESERVE: usize = 16 * 1024;
 
+/// The most a new batch reserves up front after a large one ([`BATCH_RESERVE`] at least).
+const BATCH_RESERVE_MAX: usize = 1024 * 1024;
+
 /// Upper bound of the batch frame header: `00 00` + uint first channel id.
 const BATCH_HEADER: usize = 11;
 
@@ -211,6 +214,9 @@ pub struct Mux {
     batch_prev: u64,
     /// `batch`'s size as counted against the limits (bytes plus the per-item bound).
     batch_len: usize,
+    /// The size of the last batch sent (at most [`BATCH_RESERVE_MAX`]): the next one reserves
+    /// as much up front, so a run of similar batches does not grow (and copy) each one.
+    last_batch: usize,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<MuxEvent>,
 }
@@ -771,7 +777,8 @@ impl Mux {
             // Channel 0, type 0 (batch), then the first channel id.
             self.batch_first = lid;
             let cost = item_len + BATCH_ITEM_OVERHEAD;
-            enc = Encoder::with_capacity(BATCH_RESERVE.max(BATCH_HEADER + cost));
+            let reserve = BATCH_RESERVE.max(self.last_batch).max(BATCH_HEADER + cost);
+            enc = Encoder::with_capacity(reserve);
             enc.uint(0).uint(0).uint(lid);
         } else if lid != self.batch_prev {
             enc.uint(0).uint(lid);
@@ -795,6 +802,8 @@ impl Mux {
         if items == 0 {
             return;
         }
+        // An eighth more, for a next batch a little larger than this one.
+        self.last_batch = (batch.len() + batch.len() / 8).min(BATCH_RESERVE_MAX);
         let first = self.batch_first;
         if items == 1 {
             let mut r = Reader::new(&batch);

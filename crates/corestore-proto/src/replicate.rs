@@ -30,14 +30,18 @@
 
 mod availability;
 mod channel;
+mod deadlines;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use deadlines::Deadlines;
 use std::time::Duration;
 
 use channel::{CoreChannel, Inflight};
 pub use channel::{CoreState, RemoteState};
 
 use crate::error::{ApiMisuse, ProtocolError};
+use crate::idhash::IdMap;
 use crate::mux::{ChannelId, Incoming, Mux, MuxConfig, MuxEvent, PendingOpen};
 use crate::timer::{Timer, TimerTable, Timestamp};
 use crate::wire::{
@@ -229,10 +233,11 @@ pub struct Peer {
     config: PeerConfig,
     session: Option<Session>,
     mux: Mux,
-    cores: HashMap<CoreId, CoreChannel>,
-    by_channel: HashMap<ChannelId, CoreId>,
+    cores: IdMap<CoreId, CoreChannel>,
+    by_channel: IdMap<ChannelId, CoreId>,
     next_core: u64,
-    deadlines: BTreeSet<(Timestamp, CoreId, u64)>,
+    /// Deadlines of our in-flight requests (see [`Deadlines`]).
+    deadlines: Deadlines,
     timers: TimerTable,
     events: VecDeque<Event>,
     failed: Option<ProtocolError>,
@@ -251,10 +256,10 @@ impl Peer {
             mux: Mux::new(config.mux.clone()),
             config,
             session: Some(session),
-            cores: HashMap::new(),
-            by_channel: HashMap::new(),
+            cores: IdMap::default(),
+            by_channel: IdMap::default(),
             next_core: 1,
-            deadlines: BTreeSet::new(),
+            deadlines: Deadlines::default(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             failed: None,
@@ -317,9 +322,7 @@ impl Peer {
     pub fn close_core(&mut self, core: CoreId) -> Result<(), ApiMisuse> {
         let c = self.cores.remove(&core).ok_or(ApiMisuse::UnknownChannel)?;
         self.by_channel.remove(&c.channel);
-        for id in c.inflight.keys() {
-            self.deadlines.retain(|d| !(d.1 == core && d.2 == *id));
-        }
+        self.deadlines.done(c.inflight.len());
         self.update_timer();
         self.mux.close(c.channel)
     }
@@ -445,7 +448,9 @@ impl Peer {
             c.next_request_id += 1;
             c.inflight.insert(id, Inflight { request, deadline });
         }
-        self.deadlines.insert((deadline, core, id));
+        let cores = &self.cores;
+        self.deadlines
+            .insert((deadline, core, id), |e| is_live(cores, e));
         self.update_timer();
         tracing::trace!(core = core.0, id, "request");
         Ok(id)
@@ -454,12 +459,11 @@ impl Peer {
     /// Cancels one of our requests.
     pub fn cancel(&mut self, core: CoreId, request: u64) -> Result<(), ApiMisuse> {
         let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
-        let inflight = c
-            .inflight
+        c.inflight
             .remove(&request)
             .ok_or(ApiMisuse::UnknownRequest(request))?;
         let ch = c.channel;
-        self.deadlines.remove(&(inflight.deadline, core, request));
+        self.deadlines.done(1);
         self.update_timer();
         self.send(ch, &Message::Cancel(request))
     }
@@ -648,7 +652,11 @@ impl Peer {
         if self.timers.expire(now).next().is_none() {
             return;
         }
-        while let Some(&(deadline, core, id)) = self.deadlines.first() {
+        loop {
+            let cores = &self.cores;
+            let Some((deadline, core, id)) = self.deadlines.first(|e| is_live(cores, e)) else {
+                break;
+            };
             if deadline > now {
                 break;
             }
@@ -666,8 +674,9 @@ impl Peer {
     }
 
     fn update_timer(&mut self) {
-        match self.deadlines.first() {
-            Some(&(d, _, _)) => self.timers.set(Timer::RequestTimeout, d),
+        let cores = &self.cores;
+        match self.deadlines.first(|e| is_live(cores, e)) {
+            Some((d, _, _)) => self.timers.set(Timer::RequestTimeout, d),
             None => self.timers.stop(Timer::RequestTimeout),
         }
     }
@@ -726,9 +735,7 @@ impl Peer {
                 MuxEvent::Closed { channel } => {
                     if let Some(core) = self.by_channel.remove(&channel) {
                         if let Some(c) = self.cores.remove(&core) {
-                            for (id, i) in c.inflight {
-                                self.deadlines.remove(&(i.deadline, core, id));
-                            }
+                            self.deadlines.done(c.inflight.len());
                         }
                         self.update_timer();
                         self.events.push_back(Event::CoreClosed { core });
@@ -844,8 +851,8 @@ impl Peer {
                     .get(&data.request)
                     .is_some_and(|i| matches(&i.request, &data));
                 if matched {
-                    if let Some(i) = c.inflight.remove(&data.request) {
-                        self.deadlines.remove(&(i.deadline, core, data.request));
+                    if c.inflight.remove(&data.request).is_some() {
+                        self.deadlines.done(1);
                     }
                     self.update_timer();
                     self.events.push_back(Event::Data { core, data });
@@ -860,8 +867,8 @@ impl Peer {
                 }
             }
             Message::NoData(m) => {
-                if let Some(i) = c.inflight.remove(&m.request) {
-                    self.deadlines.remove(&(i.deadline, core, m.request));
+                if c.inflight.remove(&m.request).is_some() {
+                    self.deadlines.done(1);
                     self.update_timer();
                     self.events.push_back(Event::NoData {
                         core,
@@ -932,6 +939,14 @@ fn matches(req: &Request, data: &Data) -> bool {
             .as_ref()
             .is_none_or(|s| req.seek.is_some_and(|r| r.bytes == s.bytes))
         && (data.upgrade.is_none() || req.upgrade.is_some())
+}
+
+/// Whether a request deadline is still that of a request in flight.
+fn is_live(cores: &IdMap<CoreId, CoreChannel>, e: &deadlines::Entry) -> bool {
+    cores
+        .get(&e.1)
+        .and_then(|c| c.inflight.get(&e.2))
+        .is_some_and(|i| i.deadline == e.0)
 }
 
 #[cfg(test)]

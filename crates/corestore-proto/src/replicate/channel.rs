@@ -1,9 +1,10 @@
 //! Per-(stream, core) replication state (spec §9.3): what we advertise, what the remote told
 //! us, and the sync rules deciding when a fresh `sync` goes out.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use super::availability::Availability;
+use crate::idhash::IdMap;
 use crate::mux::ChannelId;
 use crate::timer::Timestamp;
 use crate::wire::{Request, RequestUpgrade, Sync};
@@ -71,7 +72,7 @@ pub(crate) struct CoreChannel {
     /// A follow-up `sync` is due once the layer above has reacted to the remote's `sync`.
     pub(crate) needs_sync: bool,
     pub(crate) next_request_id: u64,
-    pub(crate) inflight: BTreeMap<u64, Inflight>,
+    pub(crate) inflight: IdMap<u64, Inflight>,
     pub(crate) remote_requests: HashSet<u64>,
     /// Blocks the remote announced beyond its contiguous prefix.
     pub(crate) available: Availability,
@@ -97,7 +98,7 @@ impl CoreChannel {
             advertised_can_upgrade: None,
             needs_sync: false,
             next_request_id: 1,
-            inflight: BTreeMap::new(),
+            inflight: IdMap::default(),
             remote_requests: HashSet::new(),
             available: Availability::default(),
             last_extension_sent: None,

@@ -32,7 +32,7 @@ pub(crate) fn request_from_wire(r: &wire::Request) -> lite::Request {
     }
 }
 
-fn node_to_wire(n: &lite::Node) -> wire::Node {
+fn node_to_wire(n: lite::Node) -> wire::Node {
     wire::Node {
         index: n.index,
         size: n.size,
@@ -40,7 +40,7 @@ fn node_to_wire(n: &lite::Node) -> wire::Node {
     }
 }
 
-fn node_from_wire(n: &wire::Node) -> lite::Node {
+fn node_from_wire(n: wire::Node) -> lite::Node {
     lite::Node {
         index: n.index,
         size: n.size,
@@ -48,12 +48,15 @@ fn node_from_wire(n: &wire::Node) -> lite::Node {
     }
 }
 
-fn nodes_to_wire(nodes: &[lite::Node]) -> Vec<wire::Node> {
-    nodes.iter().map(node_to_wire).collect()
+// Both conversions consume the vector: the two node types have the same size, so `collect`
+// reuses its allocation instead of making another per proof.
+
+fn nodes_to_wire(nodes: Vec<lite::Node>) -> Vec<wire::Node> {
+    nodes.into_iter().map(node_to_wire).collect()
 }
 
-fn nodes_from_wire(nodes: &[wire::Node]) -> Vec<lite::Node> {
-    nodes.iter().map(node_from_wire).collect()
+fn nodes_from_wire(nodes: Vec<wire::Node>) -> Vec<lite::Node> {
+    nodes.into_iter().map(node_from_wire).collect()
 }
 
 /// The `data` message answering request `request` with `proof`.
@@ -63,22 +66,22 @@ pub(crate) fn data_from_proof(request: u64, proof: lite::Proof) -> wire::Data {
         fork: proof.fork,
         block: proof.block.map(|b| wire::DataBlock {
             index: b.index,
-            nodes: nodes_to_wire(&b.nodes),
+            nodes: nodes_to_wire(b.nodes),
             value: b.value,
         }),
         hash: proof.hash.map(|h| wire::DataHash {
             index: h.index,
-            nodes: nodes_to_wire(&h.nodes),
+            nodes: nodes_to_wire(h.nodes),
         }),
         seek: proof.seek.map(|s| wire::DataSeek {
             bytes: s.bytes,
-            nodes: nodes_to_wire(&s.nodes),
+            nodes: nodes_to_wire(s.nodes),
         }),
         upgrade: proof.upgrade.map(|u| wire::DataUpgrade {
             start: u.start,
             length: u.length,
-            nodes: nodes_to_wire(&u.nodes),
-            additional_nodes: nodes_to_wire(&u.additional_nodes),
+            nodes: nodes_to_wire(u.nodes),
+            additional_nodes: nodes_to_wire(u.additional_nodes),
             signature: u.signature,
         }),
         manifest: proof.manifest.and_then(|m| {
@@ -94,22 +97,22 @@ pub(crate) fn proof_from_data(d: wire::Data) -> lite::Proof {
         fork: d.fork,
         block: d.block.map(|b| lite::DataBlock {
             index: b.index,
-            nodes: nodes_from_wire(&b.nodes),
+            nodes: nodes_from_wire(b.nodes),
             value: b.value,
         }),
         hash: d.hash.map(|h| lite::DataHash {
             index: h.index,
-            nodes: nodes_from_wire(&h.nodes),
+            nodes: nodes_from_wire(h.nodes),
         }),
         seek: d.seek.map(|s| lite::DataSeek {
             bytes: s.bytes,
-            nodes: nodes_from_wire(&s.nodes),
+            nodes: nodes_from_wire(s.nodes),
         }),
         upgrade: d.upgrade.map(|u| lite::DataUpgrade {
             start: u.start,
             length: u.length,
-            nodes: nodes_from_wire(&u.nodes),
-            additional_nodes: nodes_from_wire(&u.additional_nodes),
+            nodes: nodes_from_wire(u.nodes),
+            additional_nodes: nodes_from_wire(u.additional_nodes),
             signature: u.signature,
         }),
         manifest: d.manifest.and_then(|m| {

@@ -5,7 +5,10 @@
 //! queued store signals, a timer) is handled with the peer corked, so the answers and requests
 //! of a round leave as a few batch frames (one encryption each) and one write. Blocks applied
 //! in a round are announced once per contiguous run, and request windows are refilled once per
-//! core at the end of the round.
+//! core at the end of the round. Two writes happen in the middle of a round, so the peers work
+//! at the same time: the requests for the room a read's answers freed go out before those
+//! answers are verified and stored, and each full batch frame of answers goes out before the
+//! next request is answered.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use corestore_keys::DiscoveryKey;
+use corestore_proto::idhash::IdMap;
 use corestore_proto::replicate::{CoreId, CoreState, Event, Peer};
 use corestore_proto::wire;
 use corestore_proto::{Connection, ConnectionEvent, Timestamp};
@@ -94,7 +98,7 @@ pub(super) struct Driver {
     span: tracing::Span,
     remote: [u8; 32],
     ready: bool,
-    attached: HashMap<CoreId, Attached>,
+    attached: IdMap<CoreId, Attached>,
     by_dk: HashMap<DiscoveryKey, CoreId>,
     /// Our request window per core and peer.
     max_inflight: usize,
@@ -106,7 +110,7 @@ pub(super) struct Driver {
     /// Remote requests waiting for the transport to drain below [`HIGH_WATER`].
     deferred: VecDeque<(CoreId, wire::Request)>,
     /// Cores changed by proofs applied this round (announced at the end of the round).
-    applied: HashMap<CoreId, Applied>,
+    applied: IdMap<CoreId, Applied>,
     /// Cores whose request window is refilled at the end of this round.
     dirty: BTreeSet<CoreId>,
     /// Block proofs received this round, verified and stored together before it ends
@@ -114,6 +118,8 @@ pub(super) struct Driver {
     received: Vec<fetch::Received>,
     /// Bytes of answers in the batch being corked.
     batched: usize,
+    /// A batch frame of answers is complete: write it before handling the next event.
+    push_now: bool,
 }
 
 impl Driver {
@@ -133,16 +139,17 @@ impl Driver {
             span,
             remote: [0; 32],
             ready: false,
-            attached: HashMap::new(),
+            attached: IdMap::default(),
             by_dk: HashMap::new(),
             max_inflight,
             trim,
             outbox: Outbox::default(),
             deferred: VecDeque::new(),
-            applied: HashMap::new(),
+            applied: IdMap::default(),
             dirty: BTreeSet::new(),
             received: Vec::new(),
             batched: 0,
+            push_now: false,
         }
     }
 
@@ -177,19 +184,20 @@ impl Driver {
                 Step::Read(n) => {
                     let now = self.now();
                     let fed = self.conn.handle_bytes(now, io.input(n));
-                    let processed = self.round(Vec::new()).await;
+                    self.refill_early(&mut io);
+                    let processed = self.round(&mut io, Vec::new()).await;
                     processed.and_then(|()| fed.map_err(Error::from))
                 }
                 Step::Signals(signals) => {
                     if signals.iter().any(|s| matches!(s, Signal::Shutdown)) {
                         break Ok(());
                     }
-                    self.round(signals).await
+                    self.round(&mut io, signals).await
                 }
                 Step::Timeout => {
                     let now = self.now();
                     self.conn.handle_timeout(now);
-                    self.round(Vec::new()).await
+                    self.round(&mut io, Vec::new()).await
                 }
                 Step::Drained => Ok(()),
                 Step::Eof | Step::Stop => break Ok(()),
@@ -215,13 +223,55 @@ impl Driver {
 
     /// Handles one wake-up: `signals` from the store, then every pending connection event,
     /// with the peer corked; then announces what was applied and refills request windows.
-    async fn round(&mut self, signals: Vec<Signal>) -> Result<()> {
+    async fn round<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Io<S>,
+        signals: Vec<Signal>,
+    ) -> Result<()> {
         self.cork();
         self.on_signals(signals);
-        let r = self.process().await;
+        let r = self.process(io).await;
+        self.push_now = false;
         self.end_round();
         self.uncork();
         r
+    }
+
+    /// Before the proofs of a read are verified and stored, asks for as many blocks as they
+    /// freed room for in the request windows, and writes those requests at once, so the remote
+    /// works on its next answers while we verify these (the answered blocks stay in
+    /// `inflight` until their `data` is handled, so none is asked for twice, and the tree
+    /// nodes their proofs bring are left out of the new requests).
+    fn refill_early<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) {
+        let Some(peer) = self.conn.peer() else {
+            return;
+        };
+        // A core whose peer has fewer requests in flight than we track got answers.
+        let answered: Vec<CoreId> = self
+            .attached
+            .iter()
+            .filter(|(id, a)| {
+                a.opened
+                    && peer.inflight(**id) < a.inflight.len() + usize::from(a.upgrade.is_some())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if answered.is_empty() {
+            return;
+        }
+        self.cork();
+        for id in answered {
+            self.fill(id);
+        }
+        self.uncork();
+        self.push(io);
+    }
+
+    /// Writes what the connection has to send now, as far as the transport takes it without
+    /// waiting (the rest goes when the round ends).
+    fn push<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) {
+        self.flush();
+        io.write_now(&mut self.outbox);
     }
 
     fn cork(&mut self) {
@@ -247,7 +297,7 @@ impl Driver {
         if self.batched >= BATCH_BYTES {
             self.uncork();
             self.cork();
-            self.flush();
+            self.push_now = true;
         }
     }
 
@@ -294,8 +344,11 @@ impl Driver {
     }
 
     /// Handles every pending connection event.
-    async fn process(&mut self) -> Result<()> {
+    async fn process<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) -> Result<()> {
         while let Some(event) = self.conn.poll_event() {
+            if std::mem::take(&mut self.push_now) {
+                self.push(io);
+            }
             match event {
                 ConnectionEvent::HandshakeComplete {
                     remote_public_key, ..

@@ -172,10 +172,6 @@ impl Driver {
         let proof = convert::proof_from_data(data);
         let core = Arc::clone(&a.core);
         if block_only {
-            if self.received.is_empty() {
-                // A round brings up to a window of answers: grow once, not by doubling.
-                self.received.reserve(self.max_inflight);
-            }
             self.received.push(Received {
                 id,
                 core,
@@ -203,20 +199,22 @@ impl Driver {
     /// [`Core::apply_batch`]: hypercore_lite::Core::apply_batch
     pub(super) fn apply_verified(&mut self) {
         let mut received = std::mem::take(&mut self.received);
-        while !received.is_empty() {
-            let id = received[0].id;
-            let core = Arc::clone(&received[0].core);
-            // Usually every proof of the round is of one core: no split needed.
-            let mine = if received.iter().all(|r| r.id == id) {
-                std::mem::take(&mut received)
+        while let Some(first) = received.first() {
+            let id = first.id;
+            let core = Arc::clone(&first.core);
+            // Usually every proof of a round is of one core: taken in one go, not split.
+            let rest = if received.iter().all(|r| r.id == id) {
+                Vec::new()
             } else {
-                let (mine, rest): (Vec<Received>, Vec<Received>) =
-                    received.into_iter().partition(|r| r.id == id);
-                received = rest;
-                mine
+                let (mine, rest) = received.into_iter().partition(|r| r.id == id);
+                received = mine;
+                rest
             };
             let (proofs, sizes): (Vec<_>, Vec<_>) =
-                mine.into_iter().map(|r| (r.proof, r.bytes)).unzip();
+                received.drain(..).map(|r| (r.proof, r.bytes)).unzip();
+            if !rest.is_empty() {
+                received = rest;
+            }
             let outcome = core.with(|c| {
                 let mut outcomes = Vec::with_capacity(proofs.len());
                 let mut run = Vec::with_capacity(proofs.len());
@@ -263,6 +261,10 @@ impl Driver {
                 }
                 Err(e) => debug!(error = %e, "proofs not stored"),
             }
+        }
+        // Keep the buffer for the next round.
+        if self.received.capacity() == 0 {
+            self.received = received;
         }
     }
 

@@ -90,6 +90,11 @@ impl Inflight {
         }
     }
 
+    /// How many requests are in flight.
+    pub(super) fn len(&self) -> usize {
+        self.asked.len()
+    }
+
     /// Whether block `index` is requested and not answered yet.
     pub(super) fn has_block(&self, index: u64) -> bool {
         self.blocks.contains(&index)

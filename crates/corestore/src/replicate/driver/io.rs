@@ -9,7 +9,7 @@
 use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::futures::Notified;
@@ -134,6 +134,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// The bytes of the last [`Step::Read`].
     pub(super) fn input(&self, n: usize) -> &[u8] {
         self.input.get(..n).unwrap_or_default()
+    }
+
+    /// Writes what `outbox` holds as far as the transport takes it without waiting (a write
+    /// in the middle of a round; [`Io::poll_step`] writes the rest). A failure is left for
+    /// `poll_step` to report: the transport fails the same way there.
+    pub(super) fn write_now(&mut self, outbox: &mut Outbox) {
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(Err(e)) = outbox.poll_write(&mut cx, &mut self.stream) {
+            tracing::trace!(error = %e, "write in the round failed");
+        }
     }
 
     /// Sets the timer (`None`: no deadline).

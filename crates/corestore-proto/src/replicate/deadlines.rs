@@ -1,0 +1,125 @@
+//! The deadlines of our in-flight requests, as a queue in the order they were set.
+//!
+//! Every request gets `now + request_timeout` and time does not go back, so deadlines are set
+//! in order and the queue stays sorted with a push at the back (a deadline earlier than the
+//! last, from a clock that went back, is put in its place). An answered or cancelled request
+//! is not looked up in the queue: its entry goes stale and is dropped when it reaches the
+//! front, or by a compaction once stale entries outnumber live ones, so the queue holds at
+//! most about twice the requests in flight. Whether an entry is live is asked of the owner
+//! (the request must still be in flight with that deadline); ids are never reused, so a stale
+//! entry is never taken for a live one.
+
+use std::collections::VecDeque;
+
+use super::CoreId;
+use crate::timer::Timestamp;
+
+/// One request's deadline.
+pub(crate) type Entry = (Timestamp, CoreId, u64);
+
+/// Stale entries tolerated beyond the live ones before a compaction.
+const SLACK: usize = 64;
+
+/// See the [module docs](self).
+#[derive(Debug, Default)]
+pub(crate) struct Deadlines {
+    queue: VecDeque<Entry>,
+    /// Entries still in flight (as the owner reports with [`Deadlines::done`]).
+    live: usize,
+}
+
+impl Deadlines {
+    /// Adds a request's deadline; `is_live` is used to drop stale entries if there are many.
+    pub(crate) fn insert(&mut self, entry: Entry, is_live: impl Fn(&Entry) -> bool) {
+        match self.queue.back() {
+            Some(last) if last.0 > entry.0 => {
+                let at = self.queue.partition_point(|e| e.0 <= entry.0);
+                self.queue.insert(at, entry);
+            }
+            _ => self.queue.push_back(entry),
+        }
+        self.live += 1;
+        if self.queue.len() > 2 * self.live + SLACK {
+            self.queue.retain(|e| is_live(e));
+            self.live = self.queue.len();
+        }
+    }
+
+    /// Counts `n` requests as answered, cancelled or dropped (their entries went stale).
+    pub(crate) fn done(&mut self, n: usize) {
+        self.live = self.live.saturating_sub(n);
+    }
+
+    /// The earliest live deadline, after dropping the stale entries in front of it.
+    pub(crate) fn first(&mut self, is_live: impl Fn(&Entry) -> bool) -> Option<Entry> {
+        while let Some(front) = self.queue.front() {
+            if is_live(front) {
+                return Some(*front);
+            }
+            self.queue.pop_front();
+        }
+        self.live = 0;
+        None
+    }
+
+    /// Removes the front entry (after [`Deadlines::first`] returned it); the caller takes the
+    /// request out of flight.
+    pub(crate) fn pop_first(&mut self) {
+        if self.queue.pop_front().is_some() {
+            self.live = self.live.saturating_sub(1);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from(Duration::from_millis(ms))
+    }
+
+    #[test]
+    fn earliest_live_first_and_bounded() {
+        let live: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+        let is_live = |e: &Entry| live.borrow().contains(&e.2);
+        let mut d = Deadlines::default();
+        let core = CoreId(1);
+        // One request that never gets an answer, then many answered ones.
+        live.borrow_mut().insert(0);
+        d.insert((at(0), core, 0), is_live);
+        for id in 1..10_000u64 {
+            live.borrow_mut().insert(id);
+            d.insert((at(id), core, id), is_live);
+            live.borrow_mut().remove(&id);
+            d.done(1);
+            // Two live at most (the stuck one and the newest), and the slack.
+            assert!(d.len() <= 2 * 2 + SLACK + 1, "{} entries", d.len());
+        }
+        assert_eq!(d.first(is_live), Some((at(0), core, 0)));
+        // A deadline from a clock that went back goes in its place.
+        live.borrow_mut().insert(20_000);
+        live.borrow_mut().insert(20_001);
+        d.insert((at(50_000), core, 20_000), is_live);
+        d.insert((at(40_000), core, 20_001), is_live);
+        d.pop_first();
+        live.borrow_mut().remove(&0);
+        assert_eq!(d.first(is_live), Some((at(40_000), core, 20_001)));
+        d.pop_first();
+        live.borrow_mut().remove(&20_001);
+        assert_eq!(d.first(is_live), Some((at(50_000), core, 20_000)));
+        live.borrow_mut().remove(&20_000);
+        d.done(1);
+        assert_eq!(d.first(is_live), None);
+        assert_eq!(d.len(), 0);
+    }
+}
