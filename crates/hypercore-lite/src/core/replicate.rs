@@ -156,16 +156,18 @@ impl Core {
             }
             .into());
         }
+        let fork_base;
         let base = if reorg {
-            TreeState {
+            fork_base = TreeState {
                 fork: proof.fork,
                 ..TreeState::default()
-            }
+            };
+            &fork_base
         } else {
-            state.clone()
+            state
         };
         let prologue = self.prologue();
-        let verified = proof::verify(proof, &base, prologue.as_ref())?;
+        let verified = proof::verify(proof, base, prologue.as_ref())?;
         let mut manifest = None;
         if verified.batch.upgraded {
             manifest = self.check_upgrade_signature(&verified.batch.state, proof)?;

@@ -21,6 +21,11 @@ use crate::oplog::format::TREE_NODE_SIZE;
 use flat::{Cursor, NodeIndex};
 use store::{IndexHash, TreeStore};
 
+/// Most nodes the overlay makes room for at once after a flush ([`MerkleTree::add_nodes`]):
+/// what a busy receiver adds between two flushes (about two per block, a flush every 128
+/// blocks or 64 KiB of oplog) with room to spare, and no more than a few tens of KiB.
+const OVERLAY_HINT_MAX: usize = 1024;
+
 /// Where nodes come from: the tree (overlay + file), or a batch on top of it.
 pub(crate) trait NodeSource {
     /// The node at `index`, or `None` if it is not stored.
@@ -89,6 +94,25 @@ impl Batch {
     pub(crate) fn new(state: &TreeState) -> Self {
         Self {
             state: state.clone(),
+            ancestors: state.length,
+            nodes: Vec::new(),
+            upgraded: false,
+            base_length: state.length,
+            base_fork: state.fork,
+        }
+    }
+
+    /// [`Batch::new`] without the head's signature (one allocation less): for a batch that
+    /// sets its own if it upgrades, and whose signature is not read otherwise.
+    pub(crate) fn unsigned(state: &TreeState) -> Self {
+        Self {
+            state: TreeState {
+                fork: state.fork,
+                length: state.length,
+                byte_length: state.byte_length,
+                roots: state.roots.clone(),
+                signature: None,
+            },
             ancestors: state.length,
             nodes: Vec::new(),
             upgraded: false,
@@ -173,6 +197,10 @@ pub(crate) struct MerkleTree {
     /// inserts a dozen nodes per block and looks nodes up on every proof, and the flush sorts
     /// what it writes.
     overlay: HashMap<u64, Option<Node>, IndexHash>,
+    /// How many nodes the last flush wrote (at most [`OVERLAY_HINT_MAX`]): the overlay is
+    /// dropped by every flush, and the first insert after it makes room for as many at once
+    /// rather than growing the table step by step through every size again.
+    overlay_hint: usize,
     /// After an unflushed truncation to `t` blocks, stored nodes at or beyond `2t` are stale.
     truncated_to: Option<u64>,
     store: TreeStore,
@@ -208,6 +236,7 @@ impl MerkleTree {
                 signature: header.signature.clone(),
             },
             overlay: HashMap::default(),
+            overlay_hint: 0,
             truncated_to: None,
             store,
         };
@@ -300,6 +329,9 @@ impl MerkleTree {
 
     /// Adds nodes to the overlay (blank records become deletions).
     pub(crate) fn add_nodes(&mut self, nodes: &[Node]) {
+        if self.overlay.capacity() == 0 {
+            self.overlay.reserve(self.overlay_hint.max(nodes.len()));
+        }
         for n in nodes {
             let value = if is_blank(n) { None } else { Some(*n) };
             self.overlay.insert(n.index, value);
@@ -341,15 +373,17 @@ impl MerkleTree {
         if let Some(t) = self.truncated_to {
             self.store.truncate(if t == 0 { 0 } else { 2 * t - 1 })?;
         }
-        let mut nodes: Vec<(NodeIndex, Option<Node>)> = self
-            .overlay
+        // The indices are sorted alone (8 bytes each, not 56), then the nodes looked up.
+        let mut indices: Vec<u64> = self.overlay.keys().copied().collect();
+        indices.sort_unstable();
+        let nodes: Vec<(NodeIndex, Option<Node>)> = indices
             .iter()
-            .map(|(&i, n)| (NodeIndex(i), *n))
+            .filter_map(|&i| Some((NodeIndex(i), *self.overlay.get(&i)?)))
             .collect();
-        nodes.sort_unstable_by_key(|(i, _)| *i);
         self.store.write(&nodes)?;
         self.truncated_to = None;
-        // Dropped rather than cleared: an idle core keeps no table.
+        // Dropped rather than cleared: an idle core keeps no table (the hint is one word).
+        self.overlay_hint = nodes.len().min(OVERLAY_HINT_MAX);
         self.overlay = HashMap::default();
         Ok(())
     }
