@@ -70,7 +70,7 @@ impl Blocks {
             return self.write(offset, one);
         }
         let mut pos = offset;
-        let mut run: Vec<&[u8]> = Vec::new();
+        let mut run: Vec<&[u8]> = Vec::with_capacity(blocks.len());
         let (mut run_at, mut run_len) = (offset, 0usize);
         for &block in blocks {
             if block.len() >= DIRECT_WRITE {

@@ -416,7 +416,7 @@ impl Core {
     /// and their blocks may or may not be stored after a reopen.
     pub fn apply_batch(&mut self, batches: Vec<VerifiedBatch>) -> Vec<Result<Applied>> {
         let mut results = Vec::with_capacity(batches.len());
-        let mut group = Vec::new();
+        let mut group = Vec::with_capacity(batches.len());
         for batch in batches {
             let joins = batch.block.is_some()
                 && !batch.reorg
@@ -496,7 +496,7 @@ impl Core {
                 let synced = c.durability == Durability::Synced;
                 // Blocks that follow each other in the data file (a sequential download) go
                 // out as one run: small ones gathered into one write.
-                let mut run: Vec<&[u8]> = Vec::new();
+                let mut run: Vec<&[u8]> = Vec::with_capacity(writes.len());
                 let (mut run_at, mut run_end) = (0, 0);
                 for (_, _, offset, value) in &writes {
                     if !run.is_empty() && *offset != run_end {
@@ -526,16 +526,20 @@ impl Core {
                 Ok(()) => {
                     let count = writes.len();
                     let mut last = None;
+                    // The bitfield takes each run of consecutive blocks at once (the same bits
+                    // and contiguous length as one block at a time, for less work).
+                    let mut run: Option<(u64, u64)> = None;
                     for ((slot, index, _, _), entry) in writes.into_iter().zip(&entries) {
-                        let update = BitfieldUpdate {
-                            drop: false,
-                            start: index,
-                            length: 1,
+                        run = match run {
+                            Some((start, n)) if start.checked_add(n) == Some(index) => {
+                                Some((start, n + 1))
+                            }
+                            Some((start, n)) => {
+                                self.mark_stored(start, n);
+                                Some((index, 1))
+                            }
+                            None => Some((index, 1)),
                         };
-                        self.bitfield.set_range(index, 1, true);
-                        // `verify` hashed the block into the proof's root: its bytes are checked.
-                        self.bitfield.mark_checked(index, 1);
-                        update_contig(&mut self.header.hints, update, &self.bitfield);
                         self.tree
                             .add_nodes(entry.tree_nodes.as_deref().unwrap_or_default());
                         if let Some(s) = slots.get_mut(slot) {
@@ -548,6 +552,9 @@ impl Core {
                             }));
                         }
                         last = Some(slot);
+                    }
+                    if let Some((start, n)) = run {
+                        self.mark_stored(start, n);
                     }
                     trace!(count, length = self.length(), "applied proofs");
                     // As `apply`, a failed flush fails the call (here: the group's last proof).
@@ -569,6 +576,19 @@ impl Core {
             }
         }
         results.extend(slots.into_iter().map(|s| s.unwrap_or(Err(Error::Poisoned))));
+    }
+
+    /// Records the verified blocks `[start, start + length)` as stored: bitfield bits, checked
+    /// marks (`verify` hashed each block into the proof's root) and the contiguous length.
+    fn mark_stored(&mut self, start: u64, length: u64) {
+        self.bitfield.set_range(start, length, true);
+        self.bitfield.mark_checked(start, length);
+        let update = BitfieldUpdate {
+            drop: false,
+            start,
+            length,
+        };
+        update_contig(&mut self.header.hints, update, &self.bitfield);
     }
 
     /// Applies a fork proof: keep the blocks under the new roots we already hold with the

@@ -376,10 +376,12 @@ impl MerkleTree {
         // The indices are sorted alone (8 bytes each, not 56), then the nodes looked up.
         let mut indices: Vec<u64> = self.overlay.keys().copied().collect();
         indices.sort_unstable();
-        let nodes: Vec<(NodeIndex, Option<Node>)> = indices
-            .iter()
-            .filter_map(|&i| Some((NodeIndex(i), *self.overlay.get(&i)?)))
-            .collect();
+        let mut nodes: Vec<(NodeIndex, Option<Node>)> = Vec::with_capacity(indices.len());
+        nodes.extend(
+            indices
+                .iter()
+                .filter_map(|&i| Some((NodeIndex(i), *self.overlay.get(&i)?))),
+        );
         self.store.write(&nodes)?;
         self.truncated_to = None;
         // Dropped rather than cleared: an idle core keeps no table (the hint is one word).

@@ -255,13 +255,16 @@ impl TreeStore {
         if index.get() >= first + count {
             return Ok(None);
         }
-        let mut records = vec![0u8; (count * TREE_NODE_SIZE) as usize];
-        match self.storage.read(first * TREE_NODE_SIZE, &mut records) {
-            Ok(()) => {}
+        // At most 2,560 bytes: the count is bounded by the window.
+        let records = match self
+            .storage
+            .read_to_vec(first * TREE_NODE_SIZE, count * TREE_NODE_SIZE)
+        {
+            Ok(records) => records,
             // The file is shorter than this store knew (it is not the only writer): fall back.
             Err(e) if e.is_out_of_bounds() => return Ok(None),
             Err(e) => return Err(e.into()),
-        }
+        };
         let window = Window { first, records };
         let node = window.node(index);
         self.cache().push_window(window);
