@@ -374,8 +374,7 @@ impl MerkleTree {
             self.store.truncate(if t == 0 { 0 } else { 2 * t - 1 })?;
         }
         // The indices are sorted alone (8 bytes each, not 56), then the nodes looked up.
-        let mut indices: Vec<u64> = self.overlay.keys().copied().collect();
-        indices.sort_unstable();
+        let indices = sorted_indices(&self.overlay);
         let mut nodes: Vec<(NodeIndex, Option<Node>)> = Vec::with_capacity(indices.len());
         nodes.extend(
             indices
@@ -425,6 +424,42 @@ impl MerkleTree {
         }
         Ok(count)
     }
+}
+
+/// The keys of `overlay`, ascending. Keys that are dense in their range (a download or an
+/// append adds neighbouring nodes) are sorted by setting their bits in a bitmap of the range
+/// and reading the bits back in order; sparse ones by a comparison sort.
+fn sorted_indices<V>(overlay: &HashMap<u64, V, IndexHash>) -> Vec<u64> {
+    let count = overlay.len();
+    let (min, max) = overlay
+        .keys()
+        .fold((u64::MAX, 0), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    let span = max.saturating_sub(min).saturating_add(1);
+    let mut out = Vec::with_capacity(count);
+    match usize::try_from(span.div_ceil(64)) {
+        // At most 8 bits per key: the bitmap costs no more than the keys themselves.
+        Ok(words) if count > 0 && span <= 8 * count as u64 => {
+            let mut bits = vec![0u64; words];
+            for &k in overlay.keys() {
+                let at = k - min;
+                if let Some(word) = usize::try_from(at / 64).ok().and_then(|w| bits.get_mut(w)) {
+                    *word |= 1 << (at % 64);
+                }
+            }
+            for (w, &word) in (0u64..).zip(&bits) {
+                let mut left = word;
+                while left != 0 {
+                    out.push(min + w * 64 + u64::from(left.trailing_zeros()));
+                    left &= left - 1;
+                }
+            }
+        }
+        _ => {
+            out.extend(overlay.keys().copied());
+            out.sort_unstable();
+        }
+    }
+    out
 }
 
 /// Whether the proof answering a request for `block` with `nodes` nodes brings the tree node
