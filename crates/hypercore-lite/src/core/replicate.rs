@@ -196,10 +196,9 @@ impl Core {
     ///
     /// [`Error::Storage`].
     pub fn missing_nodes_after(&self, index: u64, coming: &[BlockRequest]) -> Result<u64> {
-        self.tree.missing_nodes_unless(NodeIndex::leaf(index), |n| {
-            // Newest first: in a sequential download the request just before brings it.
-            coming.iter().rev().any(|r| brings(r.index, r.nodes, n))
-        })
+        let span = block_span(coming);
+        self.tree
+            .missing_nodes_unless(NodeIndex::leaf(index), |n| brought(coming, span, n))
     }
 
     /// Checks a conflict probe (hypercore `checkConflict`): a proof with an upgrade from 0 on
@@ -669,6 +668,30 @@ impl Core {
     }
 }
 
+/// The lowest and highest block of `requests` (`(u64::MAX, 0)` for none).
+fn block_span(requests: &[BlockRequest]) -> (u64, u64) {
+    requests.iter().fold((u64::MAX, 0), |(lo, hi), r| {
+        (lo.min(r.index), hi.max(r.index))
+    })
+}
+
+/// Whether one of the `requests` (whose blocks lie in `span`, see [`block_span`]) brings node
+/// `n` ([`brings`]).
+///
+/// A proof brings only nodes on its leaf's path and their siblings, all under the parent of
+/// each: a node whose parent spans none of the requested blocks (the common case at the
+/// bottom of a download's frontier) is answered without a scan.
+fn brought(requests: &[BlockRequest], (lo, hi): (u64, u64), n: NodeIndex) -> bool {
+    if n.depth() < 62 {
+        let parent = n.parent();
+        if parent.end_block() <= lo || parent.first_block() > hi {
+            return false;
+        }
+    }
+    // Newest first: in a sequential download the request just before brings it.
+    requests.iter().rev().any(|r| brings(r.index, r.nodes, n))
+}
+
 /// The node at `index` among the tree nodes of `earlier` entries of a group, newest first.
 ///
 /// The nodes of a block proof all lie under its last node (the top of its path), so an entry
@@ -696,6 +719,42 @@ impl<S: NodeSource> NodeSource for Pending<'_, S> {
         match pending_node(self.earlier, index) {
             Some(node) => Ok(Some(node)),
             None => self.base.node(index),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The span check answers as the plain scan does, for nodes at every depth around the
+    /// requested blocks (the edges of the span included).
+    #[test]
+    fn brought_agrees_with_a_scan_of_every_request() {
+        let sets: [&[(u64, u64)]; 5] = [
+            &[],
+            &[(5, 0)],
+            &[(8, 1), (9, 0), (10, 3), (11, 0)],
+            &[(40, 2), (3, 6), (17, 1), (63, 4)],
+            &[(u64::MAX >> 2, 5), (0, 60)],
+        ];
+        for set in sets {
+            let requests: Vec<BlockRequest> = set
+                .iter()
+                .map(|&(index, nodes)| BlockRequest { index, nodes })
+                .collect();
+            let span = block_span(&requests);
+            let mut nodes: Vec<NodeIndex> = (0..300).map(NodeIndex).collect();
+            for r in &requests {
+                for depth in 0..64 {
+                    let on_path = NodeIndex::from_depth_offset(depth, r.index >> depth);
+                    nodes.extend([on_path, on_path.sibling(), on_path.parent()]);
+                }
+            }
+            for n in nodes {
+                let scan = requests.iter().any(|r| brings(r.index, r.nodes, n));
+                assert_eq!(brought(&requests, span, n), scan, "{n:?} in {set:?}");
+            }
         }
     }
 }
