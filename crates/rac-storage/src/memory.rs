@@ -296,6 +296,11 @@ impl Pages {
                 .pages
                 .entry(index)
                 .or_insert_with(|| Vec::with_capacity(PAGE_SIZE));
+            if page.capacity() < PAGE_SIZE {
+                // A page copied by `snapshot` holds only its bytes: give it the whole page
+                // once, rather than letting it grow past one.
+                page.reserve_exact(PAGE_SIZE - page.len());
+            }
             let chunk = &data[done..done + n];
             if page.len() <= start {
                 // Past what the page holds: the gap reads as zeros, so it is stored as zeros.
@@ -397,6 +402,12 @@ mod tests {
         assert_eq!(m.allocated_bytes(), PAGE);
         m.truncate(PAGE + 9).unwrap();
         assert_eq!(m.read_to_vec(PAGE, 9).unwrap(), [0; 9]);
+        // A snapshot's pages hold only their bytes, and grow to a whole page on a write.
+        let copy = m.snapshot();
+        copy.write(PAGE - 1, &[5; 3]).unwrap();
+        assert_eq!(copy.read_to_vec(PAGE - 2, 4).unwrap(), [b'1', 5, 5, 5]);
+        assert_eq!(m.read_to_vec(PAGE - 2, 4).unwrap(), [b'1', b'2', 0, 0]);
+        assert_eq!(copy.allocated_bytes(), 2 * PAGE);
     }
 
     #[test]
