@@ -116,6 +116,39 @@ pub fn leaf(data: &[u8]) -> Hash {
     Hash(h32(&[&[0], &(data.len() as u64).to_le_bytes(), data]))
 }
 
+/// How many blocks [`leaves`] hashes side by side on this machine (4 with AVX2, 2 with SSE4.1,
+/// else 1): give it at least this many at once.
+#[must_use]
+pub fn leaf_lanes() -> usize {
+    blake2b_simd::many::degree()
+}
+
+/// [`leaf`] of each of `blocks`, hashed side by side: with AVX2, `blake2b_simd` runs four
+/// BLAKE2b instances in the lanes of one vector, about twice the throughput of hashing the
+/// blocks one after the other (a receiver verifying a round of proofs hashes every block).
+#[must_use]
+pub fn leaves(blocks: &[&[u8]]) -> Vec<Hash> {
+    let params = {
+        let mut p = blake2b_simd::Params::new();
+        p.hash_length(32);
+        p
+    };
+    let mut states: Vec<blake2b_simd::State> = blocks
+        .iter()
+        .map(|data| {
+            let mut state = params.to_state();
+            state.update(&[0]);
+            state.update(&(data.len() as u64).to_le_bytes());
+            state
+        })
+        .collect();
+    blake2b_simd::many::update_many(states.iter_mut().zip(blocks.iter()));
+    states
+        .iter_mut()
+        .map(|state| Hash(to32(state.finalize())))
+        .collect()
+}
+
 /// Hash of the parent of `a` and `b` (hypercore-crypto `parent()`); the node with the lower
 /// index is hashed first, whatever the argument order.
 #[must_use]
@@ -160,6 +193,18 @@ mod tests {
 
     fn h(s: &str) -> Hash {
         Hash::from_hex(s).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Side-by-side hashing gives what one-at-a-time hashing gives, for any mix of
+        /// lengths (empty, shorter than a BLAKE2b block, spanning several).
+        #[test]
+        fn leaves_match_leaf(blocks in proptest::collection::vec(
+            proptest::collection::vec(proptest::num::u8::ANY, 0..600), 0..12)) {
+            let slices: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+            let each: Vec<Hash> = slices.iter().map(|b| leaf(b)).collect();
+            proptest::prop_assert_eq!(leaves(&slices), each);
+        }
     }
 
     #[test]

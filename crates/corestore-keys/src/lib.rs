@@ -68,6 +68,7 @@ pub mod corestore;
 mod error;
 pub mod hash;
 pub mod id;
+pub mod index_hash;
 pub mod key;
 pub mod manifest;
 pub mod sign;

@@ -12,7 +12,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use corestore_keys::Hash;
-use corestore_keys::hash::leaf;
+use corestore_keys::hash::{leaf_lanes, leaves};
 
 use crate::error::Result;
 
@@ -22,8 +22,8 @@ use crate::error::Result;
 /// the serial path was faster on a loaded 2-core machine, while 100 × 64 KiB gained about 20%.
 pub(crate) const PARALLEL_MIN_BYTES: usize = 512 << 10;
 
-/// Bytes per unit of shared hashing work (at least one block): small enough that the two
-/// threads finish within a few dozen microseconds of each other.
+/// Bytes per unit of shared hashing work (at least as many blocks as are hashed side by side):
+/// small enough that the two threads finish within a few dozen microseconds of each other.
 const CHUNK_BYTES: usize = 64 << 10;
 
 /// Hashes every block of `blocks` (the hypercore leaf hash) while `write` stores them; returns
@@ -40,7 +40,8 @@ where
         write()?;
         return Ok(hashes);
     }
-    let per_chunk = (CHUNK_BYTES.saturating_mul(blocks.len()) / total).max(1);
+    // At least as many blocks per chunk as `leaves` hashes side by side.
+    let per_chunk = (CHUNK_BYTES.saturating_mul(blocks.len()) / total).max(leaf_lanes());
     let jobs = Mutex::new(blocks.chunks(per_chunk).zip(hashes.chunks_mut(per_chunk)));
     let work = || {
         loop {
@@ -89,9 +90,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The leaf hashes of `blocks` into `out` (same length), several blocks side by side.
 fn hash_all(blocks: &[&[u8]], out: &mut [Hash]) {
-    for (block, hash) in blocks.iter().zip(out) {
-        *hash = leaf(block);
+    for (hash, computed) in out.iter_mut().zip(leaves(blocks)) {
+        *hash = computed;
     }
 }
 
@@ -121,7 +123,7 @@ mod tests {
             })
             .unwrap();
             assert_eq!(writes.load(Ordering::Relaxed), 1);
-            let want: Vec<Hash> = refs.iter().map(|b| leaf(b)).collect();
+            let want: Vec<Hash> = refs.iter().map(|b| corestore_keys::hash::leaf(b)).collect();
             assert_eq!(hashes, want, "{n} blocks of {size} bytes");
         }
     }

@@ -29,9 +29,11 @@ use crate::store::Root;
 
 mod conflict;
 mod fetch;
+mod inflight;
 mod io;
 mod serve;
 
+use inflight::Inflight;
 use io::{HIGH_WATER, Io, Outbox, Step};
 
 /// How long the last queued bytes may take to reach a transport that is closing.
@@ -46,10 +48,8 @@ struct Attached {
     synced: bool,
     /// Our inflight upgrade request.
     upgrade: Option<u64>,
-    /// Our inflight block requests: request id → what it asked for.
-    blocks: HashMap<u64, fetch::Asked>,
-    /// Blocks requested and not yet answered.
-    requested: HashSet<u64>,
+    /// Our block requests in flight, and the tree nodes their answers bring.
+    inflight: Inflight,
     /// Blocks the remote answered `noData` for (cleared when it announces more).
     refused: HashSet<u64>,
     /// Blocks whose trimmed proof arrived before the proof it leaned on (which may never
@@ -109,8 +109,9 @@ pub(super) struct Driver {
     applied: HashMap<CoreId, Applied>,
     /// Cores whose request window is refilled at the end of this round.
     dirty: BTreeSet<CoreId>,
-    /// Block proofs verified this round, stored together before it ends (`fetch.rs`).
-    verified: Vec<fetch::Verified>,
+    /// Block proofs received this round, verified and stored together before it ends
+    /// (`fetch.rs`).
+    received: Vec<fetch::Received>,
     /// Bytes of answers in the batch being corked.
     batched: usize,
 }
@@ -140,7 +141,7 @@ impl Driver {
             deferred: VecDeque::new(),
             applied: HashMap::new(),
             dirty: BTreeSet::new(),
-            verified: Vec::new(),
+            received: Vec::new(),
             batched: 0,
         }
     }
@@ -354,8 +355,7 @@ impl Driver {
                 opened: false,
                 synced: false,
                 upgrade: None,
-                blocks: HashMap::new(),
-                requested: HashSet::new(),
+                inflight: Inflight::default(),
                 refused: HashSet::new(),
                 full: HashSet::new(),
                 wanted: HashSet::new(),
@@ -527,18 +527,15 @@ impl Driver {
                 core: id, request, ..
             } => {
                 if let Some(a) = self.attached.get_mut(&id)
-                    && let Some(asked) = a.blocks.remove(&request)
+                    && let Some(asked) = a.inflight.remove(request)
                 {
-                    a.requested.remove(&asked.index);
                     a.refused.insert(asked.index);
                 }
                 self.settle(id, request);
             }
             Event::RequestTimedOut { core: id, request } => {
-                if let Some(a) = self.attached.get_mut(&id)
-                    && let Some(asked) = a.blocks.remove(&request)
-                {
-                    a.requested.remove(&asked.index);
+                if let Some(a) = self.attached.get_mut(&id) {
+                    a.inflight.remove(request);
                 }
                 self.settle(id, request);
             }

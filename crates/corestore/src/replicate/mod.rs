@@ -19,7 +19,7 @@
 //!   to remotes that lack them);
 //! * `Synced` / `Range` / `NoData` / timeouts: at the end of the round, request what sessions
 //!   want: an eager upgrade whenever the remote is longer, and up to the per-channel inflight
-//!   limit of block requests (pipelined, 48 per core and peer by default);
+//!   limit of block requests (pipelined, 256 per core and peer by default);
 //! * a proof that fails to verify (bad checksum, signature or manifest) pauses the peer and
 //!   probes it for a conflict (§9.9); a `data` with `request == 0` and an upgrade from 0 is
 //!   checked for one. A conflict reaches every driver through the hub: each sends our proof

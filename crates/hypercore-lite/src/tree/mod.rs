@@ -18,8 +18,9 @@ use corestore_keys::{Hash, Node, TreeHead};
 use crate::error::{Error, Result, VerifyError};
 use crate::header::TreeHeader;
 use crate::oplog::format::TREE_NODE_SIZE;
+use corestore_keys::index_hash::IndexHash;
 use flat::{Cursor, NodeIndex};
-use store::{IndexHash, TreeStore};
+use store::TreeStore;
 
 /// Most nodes the overlay makes room for at once after a flush ([`MerkleTree::add_nodes`]):
 /// what a busy receiver adds between two flushes (about two per block, a flush every 128

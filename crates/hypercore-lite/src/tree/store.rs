@@ -2,9 +2,9 @@
 //! bytes (or a gap, or the end of the file) mean "no node".
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use corestore_keys::index_hash::IndexHash;
 use corestore_keys::{Hash, Node};
 use rac_storage::Storage;
 
@@ -139,54 +139,6 @@ impl NodeCache {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.hot.len() + self.cold.len()
-    }
-}
-
-/// Hashing of node indices for the cache and the tree's overlay: one wide multiplication whose two halves are folded
-/// together, so that every bit of the hash depends on every bit of the index. Nodes of one
-/// level share their low index bits (a depth-`d` node ends in `d` one bits), and the table
-/// picks buckets by the low bits of the hash: a plain product, whose low bits depend only on
-/// the low bits of the index, would put all of one level's nodes in a few buckets.
-///
-/// Peers choose which nodes we read (by the blocks they request) and send, so the hasher
-/// starts from a key drawn once per process ([`index_hash_key`]): the buckets an index lands
-/// in cannot be computed ahead of time from this source alone. It is a cheap mixer, not a
-/// keyed PRF; the tables it serves are bounded (the cache by [`CACHE_CAPACITY`], the overlay
-/// by the flush interval), which caps what a collision costs.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IndexHash;
-
-impl BuildHasher for IndexHash {
-    type Hasher = IndexHasher;
-
-    fn build_hasher(&self) -> IndexHasher {
-        IndexHasher(index_hash_key())
-    }
-}
-
-/// The per-process key of [`IndexHash`], from the standard library's randomly keyed hasher.
-fn index_hash_key() -> u64 {
-    static KEY: OnceLock<u64> = OnceLock::new();
-    *KEY.get_or_init(|| std::hash::RandomState::new().hash_one(0x6879_7065_7263_6f72_u64))
-}
-
-#[derive(Debug)]
-pub(crate) struct IndexHasher(u64);
-
-impl Hasher for IndexHasher {
-    fn finish(&self) -> u64 {
-        let wide = u128::from(self.0) * u128::from(0x9E37_79B9_7F4A_7C15_u64);
-        (wide as u64) ^ ((wide >> 64) as u64)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_add(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(32) ^ n).wrapping_add(0x9E37_79B9_7F4A_7C15);
     }
 }
 

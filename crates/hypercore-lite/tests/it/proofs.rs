@@ -497,3 +497,50 @@ fn sparse_readers_answer_what_they_can() {
     assert_eq!(third.tree_hash(), w.tree_hash());
     assert!(matches!(r.seek(3), Err(Error::BlockNotAvailable { .. })));
 }
+
+/// `verify_many` hashes the blocks of many proofs side by side and otherwise verifies each as
+/// `verify_owned` does: the same result in the same slot for good block proofs, an upgrade
+/// proof, a hash-only proof and tampered blocks (one of each length class around BLAKE2b's
+/// 128-byte block).
+#[test]
+fn verify_many_gives_what_verify_owned_gives() {
+    let (writer, _) = writer(40);
+    let mut reader = reader(&writer);
+    upgrade(&writer, &mut reader);
+    let mut proofs: Vec<Proof> = Vec::new();
+    for index in [0, 1, 5, 17, 30, 39] {
+        let request = request_block(&writer, &reader, index);
+        proofs.push(writer.proof(&request).unwrap().unwrap());
+    }
+    let hash_only = Request {
+        fork: writer.fork(),
+        hash: Some(HashRequest {
+            index: NodeIndex::leaf(7).get(),
+            nodes: reader.missing_nodes(7).unwrap(),
+        }),
+        ..Request::default()
+    };
+    proofs.push(writer.proof(&hash_only).unwrap().unwrap());
+    let mut tampered = proofs[1].clone();
+    if let Some(b) = tampered.block.as_mut() {
+        b.value.push(0);
+    }
+    proofs.insert(2, tampered);
+    let mut flipped = proofs[4].clone();
+    if let Some(b) = flipped.block.as_mut() {
+        b.value[0] ^= 1;
+    }
+    proofs.push(flipped);
+    let one_by_one: Vec<_> = proofs
+        .iter()
+        .map(|p| reader.verify_owned(p.clone()).map_err(|e| e.to_string()))
+        .collect();
+    let many: Vec<_> = reader
+        .verify_many(proofs)
+        .into_iter()
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect();
+    assert_eq!(many, one_by_one);
+    assert_eq!(many.iter().filter(|r| r.is_err()).count(), 2, "{many:?}");
+    assert!(many[2].is_err() && many.last().is_some_and(Result::is_err));
+}

@@ -4,7 +4,7 @@
 //! that leaned on a missing answer fails as not anchored (never as a bad proof) and is
 //! stored once asked for again in full.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use hypercore_lite::{BlockRequest, Core, Error, Request, VerifyError};
 use proptest::prelude::*;
@@ -51,7 +51,14 @@ fn download(
             let nodes = if full.remove(&index) {
                 reader.missing_nodes(index).unwrap()
             } else {
-                reader.missing_nodes_after(index, &coming).unwrap()
+                let after = reader.missing_nodes_after(index, &coming).unwrap();
+                // The same count from the set of nodes the requests on their way bring.
+                let brought: HashSet<u64> = coming.iter().flat_map(BlockRequest::brought).collect();
+                let unless = reader
+                    .missing_nodes_unless(index, |n| brought.contains(&n))
+                    .unwrap();
+                assert_eq!(unless, after, "block {index}");
+                after
             };
             assert!(nodes <= reader.missing_nodes(index).unwrap());
             asked_nodes += nodes;

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use super::inflight::Asked;
 use corestore_proto::replicate::{CoreId, RequestSpec};
 use corestore_proto::wire::{self, RequestBlock};
-use hypercore_lite::BlockRequest;
 use tracing::{debug, trace};
 
 use super::{Applied, Driver};
@@ -87,7 +87,7 @@ impl Driver {
         }
         let missing = a
             .core
-            .missing(room, |i| a.requested.contains(&i) || a.refused.contains(&i));
+            .missing(room, |i| a.inflight.has_block(i) || a.refused.contains(&i));
         let mut fetch = Vec::with_capacity(missing.len());
         for index in missing {
             if peer.remote_has(id, index) {
@@ -100,56 +100,42 @@ impl Driver {
             }
         }
         let trim = self.trim;
-        let nodes: Vec<u64> = a
-            .core
-            .with(|c| {
-                // The proofs on their way (of our fork): each brings the nodes of its path.
-                let mut coming: Vec<BlockRequest> = Vec::new();
-                if trim {
-                    coming.extend(a.blocks.values().filter(|q| q.fork == fork).map(|q| {
-                        BlockRequest {
-                            index: q.index,
-                            nodes: q.nodes,
-                        }
-                    }));
+        let (inflight, full) = (&mut a.inflight, &mut a.full);
+        let asked = a.core.with(|c| {
+            for index in fetch {
+                // A trimmed request leaves out the nodes the answers on their way (of our
+                // fork) bring; a block whose trimmed proof found nothing to lean on asks for
+                // every node it misses.
+                let nodes = if trim && !full.contains(&index) {
+                    c.missing_nodes_unless(index, |n| inflight.brings(fork, n))
+                } else {
+                    c.missing_nodes(index)
+                };
+                let nodes = nodes.unwrap_or(0);
+                let spec = RequestSpec {
+                    block: Some(RequestBlock { index, nodes }),
+                    ..RequestSpec::default()
+                };
+                match peer.request(now, id, spec) {
+                    Ok(r) => {
+                        inflight.insert(r, Asked { index, nodes, fork });
+                        full.remove(&index);
+                    }
+                    Err(_) => break,
                 }
-                Ok(fetch
-                    .iter()
-                    .map(|&i| {
-                        let nodes = if trim && !a.full.contains(&i) {
-                            c.missing_nodes_after(i, &coming)
-                        } else {
-                            c.missing_nodes(i)
-                        };
-                        let nodes = nodes.unwrap_or(0);
-                        if trim {
-                            coming.push(BlockRequest { index: i, nodes });
-                        }
-                        nodes
-                    })
-                    .collect())
-            })
-            .unwrap_or_default();
-        for (index, nodes) in fetch.into_iter().zip(nodes) {
-            let spec = RequestSpec {
-                block: Some(RequestBlock { index, nodes }),
-                ..RequestSpec::default()
-            };
-            match peer.request(now, id, spec) {
-                Ok(r) => {
-                    a.blocks.insert(r, Asked { index, nodes, fork });
-                    a.requested.insert(index);
-                    a.full.remove(&index);
-                }
-                Err(_) => break,
             }
+            Ok(())
+        });
+        if let Err(e) = asked {
+            debug!(error = %e, "no block requests: the core is unavailable");
         }
     }
 
-    /// Verifies a proof from the remote. A proof of one block (nothing else) is kept with the
-    /// others of this round and stored with them by [`Driver::apply_verified`] (one oplog write
-    /// per core per round); any other proof first stores those, then itself, so proofs are
-    /// applied in the order they arrived.
+    /// Takes a proof from the remote. A proof of one block (nothing else) is kept with the
+    /// others of this round, to be verified and stored with them by [`Driver::apply_verified`]
+    /// (blocks hashed side by side, one oplog write per core per round); any other proof first
+    /// has those verified and stored, then itself, so proofs are applied in the order they
+    /// arrived.
     ///
     /// A proof that does not verify pauses the peer (no more requests to it) and, on our fork,
     /// probes it for a conflict ([`Driver::check_if_conflict`]); a conflict probe's answer
@@ -161,9 +147,7 @@ impl Driver {
         if a.upgrade == Some(data.request) {
             a.upgrade = None;
         }
-        if let Some(asked) = a.blocks.remove(&data.request) {
-            a.requested.remove(&asked.index);
-        }
+        a.inflight.remove(data.request);
         if a.core.is_conflicted() {
             return;
         }
@@ -188,22 +172,16 @@ impl Driver {
         let proof = convert::proof_from_data(data);
         let core = Arc::clone(&a.core);
         if block_only {
-            match core.with(|c| Ok(c.verify_owned(proof)?)) {
-                Ok(batch) if !batch.is_upgrade() => {
-                    self.verified.push(Verified {
-                        id,
-                        core,
-                        batch,
-                        bytes,
-                    });
-                }
-                Ok(batch) => {
-                    self.apply_verified();
-                    let result = core.with(|c| Ok(c.apply(batch)?));
-                    self.on_applied(id, &core, result, bytes, false);
-                }
-                Err(e) => self.on_rejected(id, &e, false),
+            if self.received.is_empty() {
+                // A round brings up to a window of answers: grow once, not by doubling.
+                self.received.reserve(self.max_inflight);
             }
+            self.received.push(Received {
+                id,
+                core,
+                proof,
+                bytes,
+            });
             return;
         }
         self.apply_verified();
@@ -216,35 +194,71 @@ impl Driver {
         self.on_applied(id, &core, result, bytes, reorg);
     }
 
-    /// Stores the block proofs verified this round: one [`Core::apply_batch`] per core, in the
-    /// order they arrived.
+    /// Verifies and stores the block proofs received this round, per core in the order they
+    /// arrived: their blocks are hashed side by side ([`Core::verify_many`]) and the proofs
+    /// that verify are stored with one [`Core::apply_batch`] (one oplog write per core per
+    /// round).
     ///
+    /// [`Core::verify_many`]: hypercore_lite::Core::verify_many
     /// [`Core::apply_batch`]: hypercore_lite::Core::apply_batch
     pub(super) fn apply_verified(&mut self) {
-        let mut verified = std::mem::take(&mut self.verified);
-        while !verified.is_empty() {
-            let id = verified[0].id;
-            let core = Arc::clone(&verified[0].core);
-            let (mine, rest): (Vec<Verified>, Vec<Verified>) =
-                verified.into_iter().partition(|v| v.id == id);
-            verified = rest;
-            let (batches, about): (Vec<_>, Vec<_>) = mine
-                .into_iter()
-                .map(|v| {
-                    let block = v.batch.block();
-                    (v.batch, (block, v.bytes))
-                })
-                .unzip();
-            match core.with(|c| Ok(c.apply_batch(batches))) {
-                Ok(results) => {
-                    for (result, (block, bytes)) in results.into_iter().zip(about) {
-                        if let (Err(e), Some(index)) = (&result, block)
-                            && not_anchored(e)
-                        {
-                            self.ask_again(id, index);
-                            continue;
+        let mut received = std::mem::take(&mut self.received);
+        while !received.is_empty() {
+            let id = received[0].id;
+            let core = Arc::clone(&received[0].core);
+            // Usually every proof of the round is of one core: no split needed.
+            let mine = if received.iter().all(|r| r.id == id) {
+                std::mem::take(&mut received)
+            } else {
+                let (mine, rest): (Vec<Received>, Vec<Received>) =
+                    received.into_iter().partition(|r| r.id == id);
+                received = rest;
+                mine
+            };
+            let (proofs, sizes): (Vec<_>, Vec<_>) =
+                mine.into_iter().map(|r| (r.proof, r.bytes)).unzip();
+            let outcome = core.with(|c| {
+                let mut outcomes = Vec::with_capacity(proofs.len());
+                let mut run = Vec::with_capacity(proofs.len());
+                let mut run_sizes = Vec::with_capacity(proofs.len());
+                for (verified, bytes) in c.verify_many(proofs).into_iter().zip(sizes) {
+                    match verified {
+                        Ok(batch) if !batch.is_upgrade() => {
+                            run_sizes.push((batch.block(), bytes));
+                            run.push(batch);
                         }
-                        self.on_applied(id, &core, result.map_err(Into::into), bytes, false);
+                        // Cannot happen for a proof without an upgrade part, but an upgrade
+                        // would change the tree the rest of the run verified against:
+                        // stored alone, after what came before it.
+                        Ok(batch) => {
+                            store_run(c, &mut run, &mut run_sizes, &mut outcomes);
+                            let block = batch.block();
+                            outcomes.push(Outcome::Stored(c.apply(batch), block, bytes));
+                        }
+                        Err(e) => outcomes.push(Outcome::Rejected(e)),
+                    }
+                }
+                store_run(c, &mut run, &mut run_sizes, &mut outcomes);
+                Ok(outcomes)
+            });
+            match outcome {
+                Ok(outcomes) => {
+                    for outcome in outcomes {
+                        match outcome {
+                            Outcome::Stored(Err(e), Some(index), _) if not_anchored(&e) => {
+                                self.ask_again(id, index);
+                            }
+                            Outcome::Stored(result, _, bytes) => {
+                                self.on_applied(
+                                    id,
+                                    &core,
+                                    result.map_err(Into::into),
+                                    bytes,
+                                    false,
+                                );
+                            }
+                            Outcome::Rejected(e) => self.on_rejected(id, &e.into(), false),
+                        }
                     }
                 }
                 Err(e) => debug!(error = %e, "proofs not stored"),
@@ -341,22 +355,41 @@ fn not_anchored(e: &hypercore_lite::Error) -> bool {
     )
 }
 
-/// One of our block requests still in flight.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Asked {
-    /// The block.
-    pub(super) index: u64,
-    /// The `nodes` it asked for.
-    pub(super) nodes: u64,
-    /// Our fork when we asked.
-    pub(super) fork: u64,
-}
-
-/// A block proof verified this round and not stored yet.
-pub(super) struct Verified {
+/// A block proof received this round, verified and stored at its end.
+pub(super) struct Received {
     id: CoreId,
     core: Arc<LoadedCore>,
-    batch: hypercore_lite::VerifiedBatch,
+    proof: hypercore_lite::Proof,
     /// The block's size, for the download event.
     bytes: Option<u64>,
+}
+
+/// What became of one received block proof.
+enum Outcome {
+    /// Verified, then stored (or not): the result, the block, its size.
+    Stored(
+        hypercore_lite::Result<hypercore_lite::Applied>,
+        Option<u64>,
+        Option<u64>,
+    ),
+    /// Did not verify.
+    Rejected(hypercore_lite::Error),
+}
+
+/// Stores the verified proofs of `run` with one [`Core::apply_batch`], noting each result.
+///
+/// [`Core::apply_batch`]: hypercore_lite::Core::apply_batch
+fn store_run(
+    core: &mut hypercore_lite::Core,
+    run: &mut Vec<hypercore_lite::VerifiedBatch>,
+    sizes: &mut Vec<(Option<u64>, Option<u64>)>,
+    outcomes: &mut Vec<Outcome>,
+) {
+    if run.is_empty() {
+        return;
+    }
+    let results = core.apply_batch(std::mem::take(run));
+    for (result, (block, bytes)) in results.into_iter().zip(sizes.drain(..)) {
+        outcomes.push(Outcome::Stored(result, block, bytes));
+    }
 }

@@ -24,8 +24,9 @@ use corestore_keys::{Manifest, Node};
 use crate::error::VerifyError;
 #[cfg(doc)]
 use crate::tree::TreeState;
+use crate::tree::flat::NodeIndex;
 pub(crate) use build::build;
-pub(crate) use verify::{Verified, verify};
+pub(crate) use verify::{Verified, verify, verify_hashed};
 
 /// A request for a proof (the `request` message without its id and priority).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +54,23 @@ pub struct BlockRequest {
     /// Number of missing nodes walking up from the leaf (0 when the block lies beyond the
     /// requester's length: the upgrade carries the proof).
     pub nodes: u64,
+}
+
+impl BlockRequest {
+    /// The flat indices of the tree nodes the answer to this request brings: the nodes of
+    /// the block's path from its leaf up `nodes` levels, and the sibling of each of them but
+    /// the top one ([`Core::missing_nodes_unless`](crate::Core::missing_nodes_unless) can
+    /// then skip them for other requests while this one is on its way).
+    pub fn brought(&self) -> impl Iterator<Item = u64> + use<> {
+        let (index, nodes) = (self.index, self.nodes);
+        (0..=nodes.min(62)).flat_map(move |depth| {
+            // `depth` ≤ 62, so the conversion and the shift are exact.
+            let depth = u32::try_from(depth).unwrap_or(62);
+            let on_path = NodeIndex::from_depth_offset(depth, index >> depth);
+            let sibling = (u64::from(depth) < nodes).then(|| on_path.sibling().get());
+            std::iter::once(on_path.get()).chain(sibling)
+        })
+    }
 }
 
 /// `request.hash`: the node with flat index `index`.

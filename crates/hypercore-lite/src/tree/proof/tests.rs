@@ -400,3 +400,39 @@ fn brings_is_what_a_block_proof_holds() {
         }
     }
 }
+
+/// `BlockRequest::brought` lists exactly the nodes `brings` says the answer brings, for
+/// requests from no node up to past the top of a 2⁶²-block tree.
+#[test]
+fn brought_lists_what_brings_accepts() {
+    for (index, nodes) in [
+        (0, 0),
+        (0, 3),
+        (5, 1),
+        (6, 2),
+        (1023, 10),
+        (77, 70),
+        (1 << 40, 5),
+    ] {
+        let request = BlockRequest { index, nodes };
+        let listed: std::collections::BTreeSet<u64> = request.brought().collect();
+        for &n in &listed {
+            assert!(
+                crate::tree::brings(index, nodes, NodeIndex(n)),
+                "{request:?}: {n}"
+            );
+        }
+        // Every node brings accepts near the block's path is listed.
+        for depth in 0..63u32 {
+            let offset = index >> depth;
+            for o in [offset.saturating_sub(1), offset, offset + 1] {
+                let node = NodeIndex::from_depth_offset(depth, o);
+                assert_eq!(
+                    crate::tree::brings(index, nodes, node),
+                    listed.contains(&node.get()),
+                    "{request:?}: depth {depth} offset {o}"
+                );
+            }
+        }
+    }
+}

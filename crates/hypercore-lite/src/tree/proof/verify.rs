@@ -1,7 +1,7 @@
 //! Proof verification (spec §9.7, hypercore `verifyTree` / `verifyUpgrade`): pure, hashes
 //! in and result out.
 
-use corestore_keys::{Node, Prologue};
+use corestore_keys::{Hash, Node, Prologue};
 
 use super::{DataUpgrade, Proof};
 use crate::error::VerifyError;
@@ -86,8 +86,13 @@ fn fold(start: Node, queue: &mut Queue<'_>, out: &mut Vec<Node>) -> Result<Node,
     Ok(root)
 }
 
-/// Verifies the block/hash/seek part: returns the (unverified) root it hashes to.
-fn verify_subtree(proof: &Proof, nodes: &mut Vec<Node>) -> Result<Option<Node>, VerifyError> {
+/// Verifies the block/hash/seek part: returns the (unverified) root it hashes to. `leaf`:
+/// the block's leaf hash when the caller computed it already.
+fn verify_subtree(
+    proof: &Proof,
+    leaf: Option<Hash>,
+    nodes: &mut Vec<Node>,
+) -> Result<Option<Node>, VerifyError> {
     let mut root = None;
     if let Some(seek) = proof.seek.as_ref().filter(|s| !s.nodes.is_empty()) {
         let first = seek.nodes[0];
@@ -104,7 +109,14 @@ fn verify_subtree(proof: &Proof, nodes: &mut Vec<Node>) -> Result<Option<Node>, 
     }
     let mut queue = Queue::new(list, root);
     let start = match value {
-        Some(v) => Node::leaf(index.get() / 2, v),
+        Some(v) => match leaf {
+            Some(hash) => Node {
+                index: index.get(),
+                size: v.len() as u64,
+                hash,
+            },
+            None => Node::leaf(index.get() / 2, v),
+        },
         None => queue.shift(index)?,
     };
     fold(start, &mut queue, nodes).map(Some)
@@ -236,13 +248,25 @@ pub(crate) fn verify(
     state: &TreeState,
     prologue: Option<&Prologue>,
 ) -> Result<Verified, VerifyError> {
+    verify_hashed(proof, None, state, prologue)
+}
+
+/// [`verify`] of a proof whose block's leaf hash the caller computed already
+/// ([`corestore_keys::hash::leaves`] hashes many blocks side by side). `leaf` must be the
+/// leaf hash of the proof's block; `None` hashes it here.
+pub(crate) fn verify_hashed(
+    proof: &Proof,
+    leaf: Option<Hash>,
+    state: &TreeState,
+    prologue: Option<&Prologue>,
+) -> Result<Verified, VerifyError> {
     if proof.block.is_some() && proof.hash.is_some() {
         return Err(VerifyError::Malformed("both a block and a hash"));
     }
     // The head's signature is not copied: only an upgrade uses the batch's, and it sets its own.
     let mut batch = Batch::unsigned(state);
     batch.state.fork = proof.fork;
-    let mut anchor = verify_subtree(proof, &mut batch.nodes)?;
+    let mut anchor = verify_subtree(proof, leaf, &mut batch.nodes)?;
     if let Some(upgrade) = &proof.upgrade {
         if upgrade.start != state.length {
             return Err(if upgrade.start < state.length {
