@@ -63,40 +63,37 @@ impl Blocks {
     }
 
     /// Writes `blocks` back to back from `offset`: big blocks with one call each, runs of small
-    /// ones gathered into one call (see [`DIRECT_WRITE`]). The writes go in ascending order.
+    /// ones as one vectored call (see [`DIRECT_WRITE`]; a file gathers them into one system
+    /// call, memory copies each in place). The writes go in ascending order.
     pub(crate) fn write_all(&self, offset: u64, blocks: &[&[u8]]) -> Result<()> {
         if let [one] = blocks {
             return self.write(offset, one);
         }
         let mut pos = offset;
-        let small: usize = blocks
-            .iter()
-            .map(|b| b.len())
-            .filter(|&n| n < DIRECT_WRITE)
-            .sum();
-        let mut gathered: Vec<u8> = Vec::with_capacity(small.min(GATHER_MAX));
-        let mut gathered_at = offset;
-        for block in blocks {
+        let mut run: Vec<&[u8]> = Vec::with_capacity(blocks.len());
+        let (mut run_at, mut run_len) = (offset, 0usize);
+        for &block in blocks {
             if block.len() >= DIRECT_WRITE {
-                if !gathered.is_empty() {
-                    self.write(gathered_at, &gathered)?;
-                    gathered.clear();
+                if !run.is_empty() {
+                    self.storage.write_vectored(run_at, &run)?;
+                    run.clear();
                 }
                 self.write(pos, block)?;
             } else {
-                if gathered.is_empty() {
-                    gathered_at = pos;
+                if run.is_empty() {
+                    (run_at, run_len) = (pos, 0);
                 }
-                gathered.extend_from_slice(block);
-                if gathered.len() >= GATHER_MAX {
-                    self.write(gathered_at, &gathered)?;
-                    gathered.clear();
+                run.push(block);
+                run_len += block.len();
+                if run_len >= GATHER_MAX {
+                    self.storage.write_vectored(run_at, &run)?;
+                    run.clear();
                 }
             }
             pos += block.len() as u64;
         }
-        if !gathered.is_empty() {
-            self.write(gathered_at, &gathered)?;
+        if !run.is_empty() {
+            self.storage.write_vectored(run_at, &run)?;
         }
         Ok(())
     }

@@ -18,8 +18,9 @@ const PAGE: u64 = 64 * 1024;
 /// A sparse in-memory storage made of [`PAGE_SIZE`] pages.
 ///
 /// A write at a 1 TB offset allocates one page; unwritten ranges inside the length read as
-/// zeros. Fully zeroed pages (by [`del`](Storage::del) or a shrinking
-/// [`truncate`](Storage::truncate)) are freed.
+/// zeros. Pages left without data by [`del`](Storage::del) or a shrinking
+/// [`truncate`](Storage::truncate) are freed. A page stores its bytes up to the last one
+/// written: a new page is not zero-filled, and sequential writes cost one copy of the data.
 ///
 /// A `MemoryStorage` is a *handle* onto shared data: [`reopen`](Self::reopen) gives a new handle
 /// onto the same bytes (this is how [`MemoryProvider`](crate::MemoryProvider) makes reopening a
@@ -136,6 +137,37 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
+    /// Copies each part straight into the pages, under one lock.
+    fn write_vectored(&self, offset: u64, parts: &[&[u8]]) -> Result<()> {
+        self.check_open(Op::Write)?;
+        let total = parts
+            .iter()
+            .fold(0u64, |n, p| n.saturating_add(len64(p.len())));
+        if total == 0 {
+            return Ok(());
+        }
+        check_extent(Op::Write, offset, total)?;
+        let mut pages = self.pages_mut();
+        let mut at = offset;
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            pages.write(at, part);
+            at += len64(part.len());
+        }
+        Ok(())
+    }
+
+    /// Copies from the pages into a vector of the exact size, with no zero-fill first.
+    fn read_to_vec(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.check_open(Op::Len)?;
+        let pages = self.pages();
+        let size = pages.len;
+        check_read(offset, len, size)?;
+        let n = usize::try_from(len).map_err(|_| Error::OutOfBounds { offset, len, size })?;
+        let mut out = Vec::new();
+        pages.read_into(offset, n, &mut out);
+        Ok(out)
+    }
+
     fn del(&self, offset: u64, len: u64) -> Result<()> {
         self.check_open(Op::Del)?;
         let mut pages = self.pages_mut();
@@ -185,11 +217,16 @@ impl Storage for MemoryStorage {
 
 /// The shared data behind [`MemoryStorage`] handles.
 ///
-/// Invariant: every byte at or beyond `len` inside an allocated page is zero, so growing never
-/// exposes stale data.
+/// A page holds the bytes from its start up to the last one written (its vector's length,
+/// at most [`PAGE_SIZE`]; the capacity is the whole page from the start, so it never
+/// reallocates); the rest of the page reads as zeros without being stored. A new page is
+/// thus never zero-filled, and writing sequentially only copies the data.
+///
+/// Invariant: no page holds bytes at or beyond `len` (a shrink cuts them off), so growing
+/// never exposes stale data.
 #[derive(Clone, Default)]
 struct Pages {
-    pages: BTreeMap<u64, Box<[u8]>>,
+    pages: BTreeMap<u64, Vec<u8>>,
     len: u64,
     created: bool,
 }
@@ -198,6 +235,16 @@ struct Pages {
 fn locate(pos: u64) -> (u64, usize) {
     // `pos % PAGE` is below 64 Ki, so the conversion cannot fail.
     (pos / PAGE, usize::try_from(pos % PAGE).unwrap_or(0))
+}
+
+/// Copies `out.len()` bytes of `page` from `start` into `out`: what the page holds, then
+/// zeros.
+fn copy_out(page: &[u8], start: usize, out: &mut [u8]) {
+    let held = page.get(start..).unwrap_or_default();
+    let n = held.len().min(out.len());
+    let (stored, zeros) = out.split_at_mut(n);
+    stored.copy_from_slice(&held[..n]);
+    zeros.fill(0);
 }
 
 impl Pages {
@@ -210,10 +257,30 @@ impl Pages {
             let n = (PAGE_SIZE - start).min(buf.len() - done);
             let out = &mut buf[done..done + n];
             match self.pages.get(&index) {
-                Some(page) => out.copy_from_slice(&page[start..start + n]),
+                Some(page) => copy_out(page, start, out),
                 None => out.fill(0),
             }
             done += n;
+            pos += len64(n);
+        }
+    }
+
+    /// Appends `len` bytes at `offset` (already bounds-checked) to `out`.
+    fn read_into(&self, offset: u64, len: usize, out: &mut Vec<u8>) {
+        out.reserve(len);
+        let mut pos = offset;
+        let mut left = len;
+        while left > 0 {
+            let (index, start) = locate(pos);
+            let n = (PAGE_SIZE - start).min(left);
+            let held = match self.pages.get(&index) {
+                Some(page) => page.get(start..).unwrap_or_default(),
+                None => &[],
+            };
+            let stored = held.len().min(n);
+            out.extend_from_slice(&held[..stored]);
+            out.resize(out.len() + (n - stored), 0);
+            left -= n;
             pos += len64(n);
         }
     }
@@ -228,8 +295,23 @@ impl Pages {
             let page = self
                 .pages
                 .entry(index)
-                .or_insert_with(|| vec![0; PAGE_SIZE].into_boxed_slice());
-            page[start..start + n].copy_from_slice(&data[done..done + n]);
+                .or_insert_with(|| Vec::with_capacity(PAGE_SIZE));
+            if page.capacity() < PAGE_SIZE {
+                // A page copied by `snapshot` holds only its bytes: give it the whole page
+                // once, rather than letting it grow past one.
+                page.reserve_exact(PAGE_SIZE - page.len());
+            }
+            let chunk = &data[done..done + n];
+            if page.len() <= start {
+                // Past what the page holds: the gap reads as zeros, so it is stored as zeros.
+                page.resize(start, 0);
+                page.extend_from_slice(chunk);
+            } else {
+                let overlap = (page.len() - start).min(n);
+                let (over, beyond) = chunk.split_at(overlap);
+                page[start..start + overlap].copy_from_slice(over);
+                page.extend_from_slice(beyond);
+            }
             done += n;
             pos += len64(n);
         }
@@ -237,33 +319,39 @@ impl Pages {
         self.created = true;
     }
 
-    /// Zeroes `[start, end)`, freeing pages that become entirely zero by being fully covered.
+    /// Zeroes `[start, end)`, freeing pages left without data (fully covered, or cut from
+    /// their start).
     fn zero(&mut self, start: u64, end: u64) {
         if start >= end {
             return;
         }
         let first = start / PAGE;
         let last = (end - 1) / PAGE;
-        let indices: Vec<u64> = self.pages.range(first..=last).map(|(&i, _)| i).collect();
-        for index in indices {
+        let mut emptied = Vec::new();
+        for (&index, page) in self.pages.range_mut(first..=last) {
             let page_start = index * PAGE;
-            let from = start.max(page_start) - page_start;
-            let to = end.min(page_start + PAGE) - page_start;
-            if from == 0 && to == PAGE {
-                self.pages.remove(&index);
-            } else if let Some(page) = self.pages.get_mut(&index) {
-                // Both bounds are at most PAGE_SIZE, so the conversions cannot fail.
-                let from = usize::try_from(from).unwrap_or(PAGE_SIZE);
-                let to = usize::try_from(to).unwrap_or(PAGE_SIZE);
+            // Both bounds are at most PAGE_SIZE, so the conversions cannot fail.
+            let from = usize::try_from(start.max(page_start) - page_start).unwrap_or(PAGE_SIZE);
+            let to = usize::try_from(end.min(page_start + PAGE) - page_start).unwrap_or(PAGE_SIZE);
+            if to >= page.len() {
+                // Nothing held beyond the range: cutting is zeroing.
+                page.truncate(from);
+            } else if from < to {
                 page[from..to].fill(0);
             }
+            if page.is_empty() {
+                emptied.push(index);
+            }
+        }
+        for index in emptied {
+            self.pages.remove(&index);
         }
     }
 
-    /// Sets the length, keeping the zero-beyond-`len` invariant.
+    /// Sets the length, keeping the nothing-beyond-`len` invariant.
     fn set_len(&mut self, len: u64) {
         if len < self.len {
-            // Zero up to the end of the page holding the old end, so nothing stale survives.
+            // Cut up to the end of the page holding the old end, so nothing stale survives.
             let old_end = self.len.div_ceil(PAGE).saturating_mul(PAGE);
             self.zero(len, old_end);
         }
@@ -290,6 +378,36 @@ mod tests {
         assert_eq!(buf, [0; 8]);
         m.truncate(3).unwrap();
         assert_eq!(m.allocated_bytes(), 0);
+    }
+
+    #[test]
+    fn pages_hold_bytes_up_to_the_last_written() {
+        let m = MemoryStorage::new();
+        m.write(100, b"abc").unwrap();
+        // Overwrites across the end of what the page holds, then past a gap.
+        m.write(102, b"XYZ").unwrap();
+        m.write(PAGE - 2, b"1234").unwrap();
+        assert_eq!(m.allocated_bytes(), 2 * PAGE);
+        let v = m.read_to_vec(98, 10).unwrap();
+        assert_eq!(v, b"\0\0abXYZ\0\0\0");
+        let mut buf = [7u8; 5];
+        m.read(PAGE - 3, &mut buf).unwrap();
+        assert_eq!(&buf, b"\x001234");
+        m.write_vectored(PAGE + 5, &[b"ab", b"", b"cd"]).unwrap();
+        assert_eq!(m.read_to_vec(PAGE, 9).unwrap(), b"34\0\0\0abcd");
+        // Cutting a page from its start frees it; zeroing inside keeps the tail.
+        m.del(PAGE, 3).unwrap();
+        assert_eq!(m.read_to_vec(PAGE, 9).unwrap(), b"\0\0\0\0\0abcd");
+        m.truncate(PAGE).unwrap();
+        assert_eq!(m.allocated_bytes(), PAGE);
+        m.truncate(PAGE + 9).unwrap();
+        assert_eq!(m.read_to_vec(PAGE, 9).unwrap(), [0; 9]);
+        // A snapshot's pages hold only their bytes, and grow to a whole page on a write.
+        let copy = m.snapshot();
+        copy.write(PAGE - 1, &[5; 3]).unwrap();
+        assert_eq!(copy.read_to_vec(PAGE - 2, 4).unwrap(), [b'1', 5, 5, 5]);
+        assert_eq!(m.read_to_vec(PAGE - 2, 4).unwrap(), [b'1', b'2', 0, 0]);
+        assert_eq!(copy.allocated_bytes(), 2 * PAGE);
     }
 
     #[test]

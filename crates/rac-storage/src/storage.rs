@@ -56,6 +56,22 @@ pub trait Storage: Send + Sync + Debug {
     /// [`Error::Io`] (possibly after part of the data was written).
     fn write(&self, offset: u64, data: &[u8]) -> Result<()>;
 
+    /// Writes `parts` back to back from `offset`, as one [`write`](Self::write) of their
+    /// concatenation would: same result, same errors, same single mutation for crash images.
+    /// Backends that can take the parts as they are (memory) skip the gathering copy the
+    /// default makes.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write) (for the whole range).
+    fn write_vectored(&self, offset: u64, parts: &[&[u8]]) -> Result<()> {
+        match parts {
+            [] => self.write(offset, &[]),
+            [one] => self.write(offset, one),
+            _ => self.write(offset, &parts.concat()),
+        }
+    }
+
     /// Deletes `len` bytes at `offset`, as random-access-file does.
     ///
     /// - If `offset >= self.len()`, nothing happens (a delete never grows the storage).
@@ -168,6 +184,9 @@ macro_rules! forward_storage {
             }
             fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
                 (**self).write(offset, data)
+            }
+            fn write_vectored(&self, offset: u64, parts: &[&[u8]]) -> Result<()> {
+                (**self).write_vectored(offset, parts)
             }
             fn del(&self, offset: u64, len: u64) -> Result<()> {
                 (**self).del(offset, len)

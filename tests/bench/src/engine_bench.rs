@@ -11,6 +11,10 @@
 //! earlier requests of its round bring ([`Core::missing_nodes_after`], what the driver does
 //! while requests are in flight); the default `--trim 0` asks for every node the reader lacks.
 //!
+//! With `--many 1` the round's proofs are verified together ([`Core::verify_many`], blocks
+//! hashed side by side, as the driver verifies the proofs of one read); the default `--many 0`
+//! verifies each as it is built ([`Core::verify_owned`]).
+//!
 //! Reported: total seconds and the per-block microseconds of serving (proof building, block
 //! read included) and receiving (missing-node count, verify, apply). Deterministic work, so
 //! `valgrind --tool=callgrind` on a smaller `--total` gives repeatable instruction counts.
@@ -19,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hypercore_lite::{
-    BlockRequest, Core, CoreOptions, CoreStorage, Request, UpgradeRequest, VerifiedBatch,
+    BlockRequest, Core, CoreOptions, CoreStorage, Proof, Request, UpgradeRequest, VerifiedBatch,
 };
 use serde_json::{Value, json};
 
@@ -61,12 +65,13 @@ fn writer(blocks: u64, block_size: u64) -> Result<Core> {
     Ok(core)
 }
 
-/// `engine --block-size N --total BYTES [--group 32]`.
+/// `engine --block-size N --total BYTES [--group 32] [--trim 0] [--many 0]`.
 pub(crate) fn run(args: &Args) -> Result<Value> {
     let block_size = args.num("block-size", None)?;
     let blocks = args.num("total", None)? / block_size;
     let group = args.num("group", Some(32))?.max(1);
     let trim = args.num("trim", Some(0))? != 0;
+    let many = args.num("many", Some(0))? != 0;
     let source = writer(blocks, block_size)?;
     let mut reader =
         Core::open_storage(CoreStorage::memory(), CoreOptions::new().key(*source.key()))?;
@@ -87,6 +92,7 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     while next < blocks {
         let end = (next + group).min(blocks);
         let mut batches: Vec<VerifiedBatch> = Vec::with_capacity(usize::try_from(end - next)?);
+        let mut proofs: Vec<Proof> = Vec::new();
         let mut coming: Vec<BlockRequest> = Vec::new();
         for index in next..end {
             let nodes = timed(&mut t.missing, || {
@@ -106,7 +112,16 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
             };
             let proof = timed(&mut t.proof, || source.proof(&request))?
                 .with_context(|| format!("no proof of block {index}"))?;
-            batches.push(timed(&mut t.verify, || reader.verify_owned(proof))?);
+            if many {
+                proofs.push(proof);
+            } else {
+                batches.push(timed(&mut t.verify, || reader.verify_owned(proof))?);
+            }
+        }
+        if many {
+            for verified in timed(&mut t.verify, || reader.verify_many(proofs)) {
+                batches.push(verified?);
+            }
         }
         for result in timed(&mut t.apply, || reader.apply_batch(batches)) {
             result?;
@@ -134,6 +149,7 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
             "block_size": block_size,
             "group": group,
             "trim": trim,
+            "many": many,
             "serve_us_per_block": per_block(t.proof, blocks),
             "receive_us_per_block": per_block(t.missing + t.verify + t.apply, blocks),
             "missing_us_per_block": per_block(t.missing, blocks),

@@ -14,7 +14,7 @@
 //! | `open --dir D` | `Core::open` of an existing core plus a read of its last block |
 //! | `blake2b --block-size N --total BYTES` | the BLAKE2b hashing bound (`blake2b_simd`, 32-byte leaf hashes) |
 //! | `crypto --block-size N --total BYTES` | the XChaCha20-Poly1305 + BLAKE2b bound of replication |
-//! | `engine --block-size N --total BYTES [--group 32] [--trim 0]` | replication's per-block engine work: proof building, verify, apply (no wire) |
+//! | `engine --block-size N --total BYTES [--group 32] [--trim 0] [--many 0]` | replication's per-block engine work: proof building, verify, apply (no wire) |
 //! | `open-cores --dir D --count N [--lazy 0]` | `Corestore::get` of N named cores, and RSS per idle core |
 //! | `open-close-cores --dir D --count N [--lazy 0]` | the same `get`s, then closing every session and the store, timed together |
 //! | `replicate --writer rust\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs` | one core over loopback TCP |

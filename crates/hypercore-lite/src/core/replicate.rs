@@ -179,16 +179,18 @@ impl Core {
             }
             .into());
         }
+        let fork_base;
         let base = if reorg {
-            TreeState {
+            fork_base = TreeState {
                 fork: proof.fork,
                 ..TreeState::default()
-            }
+            };
+            &fork_base
         } else {
-            state.clone()
+            state
         };
         let prologue = self.prologue();
-        let verified = proof::verify_hashed(proof, leaf, &base, prologue.as_ref())?;
+        let verified = proof::verify_hashed(proof, leaf, base, prologue.as_ref())?;
         let mut manifest = None;
         if verified.batch.upgraded {
             manifest = self.check_upgrade_signature(&verified.batch.state, proof)?;
@@ -217,10 +219,9 @@ impl Core {
     ///
     /// [`Error::Storage`].
     pub fn missing_nodes_after(&self, index: u64, coming: &[BlockRequest]) -> Result<u64> {
-        self.tree.missing_nodes_unless(NodeIndex::leaf(index), |n| {
-            // Newest first: in a sequential download the request just before brings it.
-            coming.iter().rev().any(|r| brings(r.index, r.nodes, n))
-        })
+        let span = block_span(coming);
+        self.tree
+            .missing_nodes_unless(NodeIndex::leaf(index), |n| brought(coming, span, n))
     }
 
     /// [`Core::missing_nodes_after`] with the requests on their way given as the set of nodes
@@ -455,7 +456,7 @@ impl Core {
     /// and their blocks may or may not be stored after a reopen.
     pub fn apply_batch(&mut self, batches: Vec<VerifiedBatch>) -> Vec<Result<Applied>> {
         let mut results = Vec::with_capacity(batches.len());
-        let mut group = Vec::new();
+        let mut group = Vec::with_capacity(batches.len());
         for batch in batches {
             let joins = batch.block.is_some()
                 && !batch.reorg
@@ -535,7 +536,7 @@ impl Core {
                 let synced = c.durability == Durability::Synced;
                 // Blocks that follow each other in the data file (a sequential download) go
                 // out as one run: small ones gathered into one write.
-                let mut run: Vec<&[u8]> = Vec::new();
+                let mut run: Vec<&[u8]> = Vec::with_capacity(writes.len());
                 let (mut run_at, mut run_end) = (0, 0);
                 for (_, _, offset, value) in &writes {
                     if !run.is_empty() && *offset != run_end {
@@ -565,16 +566,20 @@ impl Core {
                 Ok(()) => {
                     let count = writes.len();
                     let mut last = None;
+                    // The bitfield takes each run of consecutive blocks at once (the same bits
+                    // and contiguous length as one block at a time, for less work).
+                    let mut run: Option<(u64, u64)> = None;
                     for ((slot, index, _, _), entry) in writes.into_iter().zip(&entries) {
-                        let update = BitfieldUpdate {
-                            drop: false,
-                            start: index,
-                            length: 1,
+                        run = match run {
+                            Some((start, n)) if start.checked_add(n) == Some(index) => {
+                                Some((start, n + 1))
+                            }
+                            Some((start, n)) => {
+                                self.mark_stored(start, n);
+                                Some((index, 1))
+                            }
+                            None => Some((index, 1)),
                         };
-                        self.bitfield.set_range(index, 1, true);
-                        // `verify` hashed the block into the proof's root: its bytes are checked.
-                        self.bitfield.mark_checked(index, 1);
-                        update_contig(&mut self.header.hints, update, &self.bitfield);
                         self.tree
                             .add_nodes(entry.tree_nodes.as_deref().unwrap_or_default());
                         if let Some(s) = slots.get_mut(slot) {
@@ -587,6 +592,9 @@ impl Core {
                             }));
                         }
                         last = Some(slot);
+                    }
+                    if let Some((start, n)) = run {
+                        self.mark_stored(start, n);
                     }
                     trace!(count, length = self.length(), "applied proofs");
                     // As `apply`, a failed flush fails the call (here: the group's last proof).
@@ -608,6 +616,19 @@ impl Core {
             }
         }
         results.extend(slots.into_iter().map(|s| s.unwrap_or(Err(Error::Poisoned))));
+    }
+
+    /// Records the verified blocks `[start, start + length)` as stored: bitfield bits, checked
+    /// marks (`verify` hashed each block into the proof's root) and the contiguous length.
+    fn mark_stored(&mut self, start: u64, length: u64) {
+        self.bitfield.set_range(start, length, true);
+        self.bitfield.mark_checked(start, length);
+        let update = BitfieldUpdate {
+            drop: false,
+            start,
+            length,
+        };
+        update_contig(&mut self.header.hints, update, &self.bitfield);
     }
 
     /// Applies a fork proof: keep the blocks under the new roots we already hold with the
@@ -688,6 +709,30 @@ impl Core {
     }
 }
 
+/// The lowest and highest block of `requests` (`(u64::MAX, 0)` for none).
+fn block_span(requests: &[BlockRequest]) -> (u64, u64) {
+    requests.iter().fold((u64::MAX, 0), |(lo, hi), r| {
+        (lo.min(r.index), hi.max(r.index))
+    })
+}
+
+/// Whether one of the `requests` (whose blocks lie in `span`, see [`block_span`]) brings node
+/// `n` ([`brings`]).
+///
+/// A proof brings only nodes on its leaf's path and their siblings, all under the parent of
+/// each: a node whose parent spans none of the requested blocks (the common case at the
+/// bottom of a download's frontier) is answered without a scan.
+fn brought(requests: &[BlockRequest], (lo, hi): (u64, u64), n: NodeIndex) -> bool {
+    if n.depth() < 62 {
+        let parent = n.parent();
+        if parent.end_block() <= lo || parent.first_block() > hi {
+            return false;
+        }
+    }
+    // Newest first: in a sequential download the request just before brings it.
+    requests.iter().rev().any(|r| brings(r.index, r.nodes, n))
+}
+
 /// The node at `index` among the tree nodes of `earlier` entries of a group, newest first.
 ///
 /// The nodes of a block proof all lie under its last node (the top of its path), so an entry
@@ -715,6 +760,42 @@ impl<S: NodeSource> NodeSource for Pending<'_, S> {
         match pending_node(self.earlier, index) {
             Some(node) => Ok(Some(node)),
             None => self.base.node(index),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The span check answers as the plain scan does, for nodes at every depth around the
+    /// requested blocks (the edges of the span included).
+    #[test]
+    fn brought_agrees_with_a_scan_of_every_request() {
+        let sets: [&[(u64, u64)]; 5] = [
+            &[],
+            &[(5, 0)],
+            &[(8, 1), (9, 0), (10, 3), (11, 0)],
+            &[(40, 2), (3, 6), (17, 1), (63, 4)],
+            &[(u64::MAX >> 2, 5), (0, 60)],
+        ];
+        for set in sets {
+            let requests: Vec<BlockRequest> = set
+                .iter()
+                .map(|&(index, nodes)| BlockRequest { index, nodes })
+                .collect();
+            let span = block_span(&requests);
+            let mut nodes: Vec<NodeIndex> = (0..300).map(NodeIndex).collect();
+            for r in &requests {
+                for depth in 0..64 {
+                    let on_path = NodeIndex::from_depth_offset(depth, r.index >> depth);
+                    nodes.extend([on_path, on_path.sibling(), on_path.parent()]);
+                }
+            }
+            for n in nodes {
+                let scan = requests.iter().any(|r| brings(r.index, r.nodes, n));
+                assert_eq!(brought(&requests, span, n), scan, "{n:?} in {set:?}");
+            }
         }
     }
 }

@@ -65,7 +65,29 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// Encodes the entry.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut enc = Encoder::with_capacity(self.encoded_len_bound());
+        self.encode_to(&mut enc);
+        enc.into_vec()
+    }
+
+    /// At least the encoded length: the variable parts plus at most 11 integers of at most 9
+    /// bytes.
+    pub(crate) fn encoded_len_bound(&self) -> usize {
+        self.user_data
+            .as_ref()
+            .map_or(0, |u| u.key.len() + u.value.as_ref().map_or(0, Vec::len))
+            + self
+                .tree_nodes
+                .as_ref()
+                .map_or(0, |n| n.iter().map(Encode::encoded_len).sum::<usize>())
+            + self.tree_upgrade.as_ref().map_or(0, |u| u.signature.len())
+            + 11 * 9
+    }
+
+    /// Appends the encoded entry to `enc`.
+    pub(crate) fn encode_to(&self, enc: &mut Encoder) {
         let flags = if self.user_data.is_some() {
             FLAG_USER_DATA
         } else {
@@ -83,17 +105,6 @@ impl Entry {
         } else {
             0
         };
-        // One allocation: the variable parts plus at most 11 integers of at most 9 bytes.
-        let variable = self
-            .user_data
-            .as_ref()
-            .map_or(0, |u| u.key.len() + u.value.as_ref().map_or(0, Vec::len))
-            + self
-                .tree_nodes
-                .as_ref()
-                .map_or(0, |n| n.iter().map(Encode::encoded_len).sum::<usize>())
-            + self.tree_upgrade.as_ref().map_or(0, |u| u.signature.len());
-        let mut enc = Encoder::with_capacity(variable + 11 * 9);
         enc.uint(flags);
         if let Some(u) = &self.user_data {
             enc.string(&u.key)
@@ -111,7 +122,6 @@ impl Entry {
         if let Some(b) = &self.bitfield {
             enc.uint(u64::from(b.drop)).uint(b.start).uint(b.length);
         }
-        enc.into_vec()
     }
 
     /// Decodes an entry (trailing bytes are ignored, as in JavaScript).

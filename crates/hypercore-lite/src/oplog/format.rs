@@ -115,15 +115,25 @@ pub(crate) fn decode_frame(buf: &[u8], at: usize) -> Option<Frame> {
 /// Appends one frame holding `payload` to `out`. The caller bounds `payload` by
 /// [`MAX_FRAME_PAYLOAD`].
 pub(crate) fn encode_frame(out: &mut Vec<u8>, payload: &[u8], header_bit: u8, partial: bool) {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_PREFIX_SIZE]);
+    out.extend_from_slice(payload);
+    seal_frame(&mut out[start..], header_bit, partial);
+}
+
+/// Fills in the prefix of the frame `frame`: 8 bytes of room, then the payload (written in
+/// place by the caller, bounded by [`MAX_FRAME_PAYLOAD`]).
+pub(crate) fn seal_frame(frame: &mut [u8], header_bit: u8, partial: bool) {
+    let len = u32::try_from(frame.len().saturating_sub(FRAME_PREFIX_SIZE)).unwrap_or(u32::MAX);
     let word =
         (len << LEN_SHIFT) | if partial { PARTIAL_BIT } else { 0 } | u32::from(header_bit & 1);
-    let start = out.len();
-    out.extend_from_slice(&[0; CHECKSUM_SIZE]);
-    out.extend_from_slice(&word.to_le_bytes());
-    out.extend_from_slice(payload);
-    let checksum = crc32(&out[start + CHECKSUM_SIZE..]);
-    out[start..start + CHECKSUM_SIZE].copy_from_slice(&checksum.to_le_bytes());
+    if let Some(w) = frame.get_mut(CHECKSUM_SIZE..FRAME_PREFIX_SIZE) {
+        w.copy_from_slice(&word.to_le_bytes());
+    }
+    let checksum = crc32(frame.get(CHECKSUM_SIZE..).unwrap_or_default());
+    if let Some(c) = frame.get_mut(..CHECKSUM_SIZE) {
+        c.copy_from_slice(&checksum.to_le_bytes());
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub(crate) mod format;
 
 use std::sync::Arc;
 
+use corestore_keys::compact::Encoder;
 use rac_storage::Storage;
 use tracing::{debug, warn};
 
@@ -23,7 +24,7 @@ use crate::header::{self, SlotHeader};
 use entry::Entry;
 use format::{
     ENTRIES_OFFSET, FRAME_PREFIX_SIZE, MAX_FRAME_PAYLOAD, MAX_HEADER_PAYLOAD, SLOT_1_OFFSET,
-    decode_frame, encode_frame,
+    decode_frame, encode_frame, seal_frame,
 };
 
 /// The oplog file and its slot state.
@@ -141,16 +142,25 @@ impl Oplog {
     /// Appends `entries` as non-atomic frames (hypercore never sets the partial bit).
     pub(crate) fn append(&mut self, entries: &[Entry]) -> Result<()> {
         let bit = (self.bits[0] + self.bits[1]) & 1;
-        let payloads: Vec<Vec<u8>> = entries.iter().map(Entry::encode).collect();
-        let mut buf =
-            Vec::with_capacity(payloads.iter().map(|p| p.len() + FRAME_PREFIX_SIZE).sum());
-        for payload in &payloads {
-            if payload.len() > MAX_FRAME_PAYLOAD {
+        // Every frame is encoded in place in one buffer: room for its prefix, the entry, then
+        // the prefix is filled in.
+        let bound = entries
+            .iter()
+            .map(|e| e.encoded_len_bound() + FRAME_PREFIX_SIZE)
+            .sum();
+        let mut buf = Vec::with_capacity(bound);
+        for entry in entries {
+            let start = buf.len();
+            buf.extend_from_slice(&[0; FRAME_PREFIX_SIZE]);
+            let mut enc = Encoder::from_vec(buf);
+            entry.encode_to(&mut enc);
+            buf = enc.into_vec();
+            if buf.len() - start - FRAME_PREFIX_SIZE > MAX_FRAME_PAYLOAD {
                 return Err(Error::InvalidArgument(
                     "oplog entry too large for one frame",
                 ));
             }
-            encode_frame(&mut buf, payload, bit, false);
+            seal_frame(&mut buf[start..], bit, false);
         }
         self.storage
             .write(ENTRIES_OFFSET + self.entries_size, &buf)?;

@@ -22,6 +22,11 @@ use corestore_keys::index_hash::IndexHash;
 use flat::{Cursor, NodeIndex};
 use store::TreeStore;
 
+/// Most nodes the overlay makes room for at once after a flush ([`MerkleTree::add_nodes`]):
+/// what a busy receiver adds between two flushes (about two per block, a flush every 128
+/// blocks or 64 KiB of oplog) with room to spare, and no more than a few tens of KiB.
+const OVERLAY_HINT_MAX: usize = 1024;
+
 /// Where nodes come from: the tree (overlay + file), or a batch on top of it.
 pub(crate) trait NodeSource {
     /// The node at `index`, or `None` if it is not stored.
@@ -90,6 +95,25 @@ impl Batch {
     pub(crate) fn new(state: &TreeState) -> Self {
         Self {
             state: state.clone(),
+            ancestors: state.length,
+            nodes: Vec::new(),
+            upgraded: false,
+            base_length: state.length,
+            base_fork: state.fork,
+        }
+    }
+
+    /// [`Batch::new`] without the head's signature (one allocation less): for a batch that
+    /// sets its own if it upgrades, and whose signature is not read otherwise.
+    pub(crate) fn unsigned(state: &TreeState) -> Self {
+        Self {
+            state: TreeState {
+                fork: state.fork,
+                length: state.length,
+                byte_length: state.byte_length,
+                roots: state.roots.clone(),
+                signature: None,
+            },
             ancestors: state.length,
             nodes: Vec::new(),
             upgraded: false,
@@ -174,6 +198,10 @@ pub(crate) struct MerkleTree {
     /// inserts a dozen nodes per block and looks nodes up on every proof, and the flush sorts
     /// what it writes.
     overlay: HashMap<u64, Option<Node>, IndexHash>,
+    /// How many nodes the last flush wrote (at most [`OVERLAY_HINT_MAX`]): the overlay is
+    /// dropped by every flush, and the first insert after it makes room for as many at once
+    /// rather than growing the table step by step through every size again.
+    overlay_hint: usize,
     /// After an unflushed truncation to `t` blocks, stored nodes at or beyond `2t` are stale.
     truncated_to: Option<u64>,
     store: TreeStore,
@@ -209,6 +237,7 @@ impl MerkleTree {
                 signature: header.signature.clone(),
             },
             overlay: HashMap::default(),
+            overlay_hint: 0,
             truncated_to: None,
             store,
         };
@@ -301,6 +330,9 @@ impl MerkleTree {
 
     /// Adds nodes to the overlay (blank records become deletions).
     pub(crate) fn add_nodes(&mut self, nodes: &[Node]) {
+        if self.overlay.capacity() == 0 {
+            self.overlay.reserve(self.overlay_hint.max(nodes.len()));
+        }
         for n in nodes {
             let value = if is_blank(n) { None } else { Some(*n) };
             self.overlay.insert(n.index, value);
@@ -342,15 +374,18 @@ impl MerkleTree {
         if let Some(t) = self.truncated_to {
             self.store.truncate(if t == 0 { 0 } else { 2 * t - 1 })?;
         }
-        let mut nodes: Vec<(NodeIndex, Option<Node>)> = self
-            .overlay
-            .iter()
-            .map(|(&i, n)| (NodeIndex(i), *n))
-            .collect();
-        nodes.sort_unstable_by_key(|(i, _)| *i);
+        // The indices are sorted alone (8 bytes each, not 56), then the nodes looked up.
+        let indices = sorted_indices(&self.overlay);
+        let mut nodes: Vec<(NodeIndex, Option<Node>)> = Vec::with_capacity(indices.len());
+        nodes.extend(
+            indices
+                .iter()
+                .filter_map(|&i| Some((NodeIndex(i), *self.overlay.get(&i)?))),
+        );
         self.store.write(&nodes)?;
         self.truncated_to = None;
-        // Dropped rather than cleared: an idle core keeps no table.
+        // Dropped rather than cleared: an idle core keeps no table (the hint is one word).
+        self.overlay_hint = nodes.len().min(OVERLAY_HINT_MAX);
         self.overlay = HashMap::default();
         Ok(())
     }
@@ -390,6 +425,42 @@ impl MerkleTree {
         }
         Ok(count)
     }
+}
+
+/// The keys of `overlay`, ascending. Keys that are dense in their range (a download or an
+/// append adds neighbouring nodes) are sorted by setting their bits in a bitmap of the range
+/// and reading the bits back in order; sparse ones by a comparison sort.
+fn sorted_indices<V>(overlay: &HashMap<u64, V, IndexHash>) -> Vec<u64> {
+    let count = overlay.len();
+    let (min, max) = overlay
+        .keys()
+        .fold((u64::MAX, 0), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    let span = max.saturating_sub(min).saturating_add(1);
+    let mut out = Vec::with_capacity(count);
+    match usize::try_from(span.div_ceil(64)) {
+        // At most 8 bits per key: the bitmap costs no more than the keys themselves.
+        Ok(words) if count > 0 && span <= 8 * count as u64 => {
+            let mut bits = vec![0u64; words];
+            for &k in overlay.keys() {
+                let at = k - min;
+                if let Some(word) = usize::try_from(at / 64).ok().and_then(|w| bits.get_mut(w)) {
+                    *word |= 1 << (at % 64);
+                }
+            }
+            for (w, &word) in (0u64..).zip(&bits) {
+                let mut left = word;
+                while left != 0 {
+                    out.push(min + w * 64 + u64::from(left.trailing_zeros()));
+                    left &= left - 1;
+                }
+            }
+        }
+        _ => {
+            out.extend(overlay.keys().copied());
+            out.sort_unstable();
+        }
+    }
+    out
 }
 
 /// Whether the proof answering a request for `block` with `nodes` nodes brings the tree node

@@ -97,10 +97,14 @@ impl NodeCache {
         self.hot.insert(index, node);
     }
 
-    fn evict(&mut self, index: u64) {
-        self.hot.remove(&index);
-        self.cold.remove(&index);
-        self.drop_windows(index, index.saturating_add(1));
+    /// Forgets the cached node `index` (not the windows: see [`NodeCache::drop_windows`]).
+    fn forget(&mut self, index: u64) {
+        if !self.hot.is_empty() {
+            self.hot.remove(&index);
+        }
+        if !self.cold.is_empty() {
+            self.cold.remove(&index);
+        }
     }
 
     /// Evicts every node at or beyond `index`.
@@ -203,13 +207,16 @@ impl TreeStore {
         if index.get() >= first + count {
             return Ok(None);
         }
-        let mut records = vec![0u8; (count * TREE_NODE_SIZE) as usize];
-        match self.storage.read(first * TREE_NODE_SIZE, &mut records) {
-            Ok(()) => {}
+        // At most 2,560 bytes: the count is bounded by the window.
+        let records = match self
+            .storage
+            .read_to_vec(first * TREE_NODE_SIZE, count * TREE_NODE_SIZE)
+        {
+            Ok(records) => records,
             // The file is shorter than this store knew (it is not the only writer): fall back.
             Err(e) if e.is_out_of_bounds() => return Ok(None),
             Err(e) => return Err(e.into()),
-        }
+        };
         let window = Window { first, records };
         let node = window.node(index);
         self.cache().push_window(window);
@@ -232,24 +239,32 @@ impl TreeStore {
         Ok(node)
     }
 
-    /// Writes `nodes` (`None` writes a blank record). Runs of consecutive indices are written
-    /// with one call.
+    /// Writes `nodes` (`None` writes a blank record), sorted by index. Runs of consecutive
+    /// indices are written with one call.
+    ///
+    /// The cache learns the nodes above the bottom levels ([`WINDOW_MAX_DEPTH`]); those below
+    /// are read back a window at a time, so holding each of them one by one (a receiver writes
+    /// two per block) would only churn the cache.
     pub(crate) fn write(&self, nodes: &[(NodeIndex, Option<Node>)]) -> Result<()> {
         {
             let mut cache = self.cache();
             for (index, _) in nodes {
-                cache.evict(index.get());
+                cache.forget(index.get());
             }
         }
+        let mut buf = Vec::with_capacity(nodes.len().saturating_mul(TREE_NODE_SIZE as usize));
         let mut i = 0;
         while i < nodes.len() {
             let start = nodes[i].0.get();
-            let mut buf = Vec::new();
+            buf.clear();
             let mut j = i;
             while j < nodes.len() && nodes[j].0.get() == start + (j - i) as u64 {
                 buf.extend_from_slice(&encode_node(nodes[j].1.as_ref()));
                 j += 1;
             }
+            let end_node = start + (j - i) as u64;
+            // Windows holding any record of the run go before the file changes.
+            self.cache().drop_windows(start, end_node);
             let end = start * TREE_NODE_SIZE + buf.len() as u64;
             self.storage.write(start * TREE_NODE_SIZE, &buf)?;
             let mut cache = self.cache();
@@ -260,7 +275,9 @@ impl TreeStore {
         // Everything is on file now: the cache may hold it.
         let mut cache = self.cache();
         for &(index, node) in nodes {
-            cache.insert(index.get(), node);
+            if index.depth() > WINDOW_MAX_DEPTH {
+                cache.insert(index.get(), node);
+            }
         }
         Ok(())
     }

@@ -162,3 +162,25 @@ fn blank_nodes_in_entries_delete() {
     assert_eq!(tree.node(NodeIndex(1)).unwrap(), None);
     assert!(tree.require(NodeIndex(1)).is_err());
 }
+
+#[test]
+fn overlay_indices_sort_dense_and_sparse() {
+    let check = |keys: &[u64]| {
+        let map: HashMap<u64, (), IndexHash> = keys.iter().map(|&k| (k, ())).collect();
+        let mut want: Vec<u64> = map.keys().copied().collect();
+        want.sort_unstable();
+        assert_eq!(sorted_indices(&map), want, "{keys:?}");
+    };
+    check(&[]);
+    check(&[7]);
+    check(&[u64::MAX]);
+    check(&[0, u64::MAX]);
+    check(&[u64::MAX - 3, u64::MAX, u64::MAX - 1]);
+    // Dense: a run of a download, shuffled by the map, across word boundaries.
+    check(&(1000..1300).rev().collect::<Vec<_>>());
+    check(&(0..500).map(|i| 2 * i + 1).collect::<Vec<_>>());
+    // Just dense enough, and just too sparse, for the bitmap.
+    check(&(0..64).map(|i| i * 8).collect::<Vec<_>>());
+    check(&(0..64).map(|i| i * 9).collect::<Vec<_>>());
+    check(&[3, 1 << 40, 5, 1 << 20]);
+}

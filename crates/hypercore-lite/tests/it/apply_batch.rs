@@ -110,12 +110,15 @@ fn in_order_groups_place_every_block_at_its_offset() {
         &(14..30).collect::<Vec<u64>>(),
         &(32..N).collect::<Vec<u64>>(),
     ];
-    for indices in rounds {
+    // The contiguous length after each round (the bitfield takes runs of blocks at once).
+    let contiguous = [5, 14, 32, N];
+    for (indices, contiguous) in rounds.into_iter().zip(contiguous) {
         for r in reader.apply_batch(blocks(&writer, &reader, indices)) {
             r.unwrap();
         }
+        assert_eq!(reader.contiguous_length(), contiguous, "after {indices:?}");
+        assert!(indices.iter().all(|&i| reader.has(i)));
     }
-    assert_eq!(reader.contiguous_length(), N);
     let fresh = empty_reader(&writer);
     for i in 0..N {
         assert_eq!(reader.get(i).unwrap(), block(i), "block {i}");

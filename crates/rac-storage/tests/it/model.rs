@@ -1,4 +1,4 @@
-//! Model-based property test: random sequences of write / read / read_to_vec / del / truncate /
+//! Model-based property test: random sequences of write / vectored write / read / read_to_vec / del / truncate /
 //! len / sync / reopen / exists run against a memory store, a directory store (one-descriptor
 //! pool, so descriptors are evicted and reopened constantly) and a plain `Vec<u8>` model; every
 //! step must give identical results.
@@ -14,6 +14,8 @@ use crate::{PAGE, tempdir};
 #[derive(Debug, Clone)]
 enum Step {
     Write(u64, Vec<u8>),
+    /// `write_vectored` of the parts (the model writes their concatenation).
+    WriteParts(u64, Vec<Vec<u8>>),
     Read(u64, u64),
     ReadVec(u64, u64),
     Del(u64, u64),
@@ -58,6 +60,7 @@ impl Model {
                 }
                 Outcome::Done
             }
+            Step::WriteParts(offset, ref parts) => self.step(&Step::Write(offset, parts.concat())),
             Step::Read(offset, len) | Step::ReadVec(offset, len) => {
                 if offset + len <= size {
                     Outcome::Bytes(self.bytes[offset as usize..(offset + len) as usize].to_vec())
@@ -109,6 +112,10 @@ impl Subject {
         let s = &self.storage;
         let result = match *step {
             Step::Write(offset, ref data) => s.write(offset, data).map(|()| Outcome::Done),
+            Step::WriteParts(offset, ref parts) => {
+                let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                s.write_vectored(offset, &parts).map(|()| Outcome::Done)
+            }
             Step::Read(offset, len) => {
                 let mut buf = vec![0xAA; len as usize];
                 s.read(offset, &mut buf).map(|()| Outcome::Bytes(buf))
@@ -152,6 +159,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (offset(), proptest::collection::vec(any::<u8>(), 0..700))
             .prop_map(|(o, d)| Step::Write(o, d)),
+        2 => (offset(), proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..4))
+            .prop_map(|(o, p)| Step::WriteParts(o, p)),
         2 => (offset(), 0..700u64).prop_map(|(o, l)| Step::Read(o, l)),
         2 => (offset(), len.clone()).prop_map(|(o, l)| Step::ReadVec(o, l)),
         2 => (offset(), prop_oneof![len, Just(u64::MAX)]).prop_map(|(o, l)| Step::Del(o, l)),

@@ -263,7 +263,8 @@ pub(crate) fn verify_hashed(
     if proof.block.is_some() && proof.hash.is_some() {
         return Err(VerifyError::Malformed("both a block and a hash"));
     }
-    let mut batch = Batch::new(state);
+    // The head's signature is not copied: only an upgrade uses the batch's, and it sets its own.
+    let mut batch = Batch::unsigned(state);
     batch.state.fork = proof.fork;
     let mut anchor = verify_subtree(proof, leaf, &mut batch.nodes)?;
     if let Some(upgrade) = &proof.upgrade {
