@@ -393,6 +393,8 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
             ("rust", "js"),
             ("js", "rust"),
             ("js", "js"),
+            // The Rust writer in a process of its own, as the JS writer always is.
+            ("rust-process", "rust"),
         ] {
             println!("bench: replicate {label} blocks, {writer} → {reader}");
             let m = best_of(
@@ -413,8 +415,12 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
             };
             format!("{:.1} MiB/s{capped}", m.mib_per_s())
         };
-        let side = |k: &str| if k == "rust" { "Rust" } else { "JS" };
-        for ((writer, reader), m) in &runs[..3] {
+        let side = |k: &str| match k {
+            "rust" => "Rust",
+            "rust-process" => "Rust (own process)",
+            _ => "JS",
+        };
+        for ((writer, reader), m) in runs.iter().filter(|((w, r), _)| (*w, *r) != ("js", "js")) {
             let target = match (*writer, *reader, block_size) {
                 ("rust", "rust", 1024) => Some(("≥ 20× JS→JS", 20.0)),
                 ("rust", "rust", _) => Some(("≥ 4× JS→JS", 4.0)),

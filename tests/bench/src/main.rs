@@ -17,7 +17,8 @@
 //! | `engine --block-size N --total BYTES [--group 32] [--trim 0] [--many 0]` | replication's per-block engine work: proof building, verify, apply (no wire) |
 //! | `open-cores --dir D --count N [--lazy 0]` | `Corestore::get` of N named cores, and RSS per idle core |
 //! | `open-close-cores --dir D --count N [--lazy 0]` | the same `get`s, then closing every session and the store, timed together |
-//! | `replicate --writer rust\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs` | one core over loopback TCP |
+//! | `replicate --writer rust\|rust-process\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs` | one core over loopback TCP (`rust-process`: the Rust writer in a child process) |
+//! | `replicate-serve --block-size N --total BYTES` | the Rust writer of `replicate --writer rust-process` (not a measurement): prints its key and port, serves until stdin closes |
 
 // A benchmark binary: printing its result is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -151,6 +152,7 @@ fn main() -> Result<()> {
         "open-cores" => runtime()?.block_on(store_bench::open_cores(&args))?,
         "open-close-cores" => runtime()?.block_on(store_bench::open_close_cores(&args))?,
         "replicate" => runtime()?.block_on(replicate::run(&args))?,
+        "replicate-serve" => runtime()?.block_on(replicate::serve(&args))?,
         other => bail!("unknown scenario `{other}`"),
     };
     println!("{result}");

@@ -3,6 +3,11 @@
 //! sides keep their cores in memory. The time runs from the reader's connect to the last block
 //! stored (including the handshake and the upgrade); at `--cap` seconds the run stops and the
 //! contiguous blocks received so far count.
+//!
+//! `--writer rust` serves from the same process as the reader (both peers on one Tokio runtime
+//! with one worker per core); `--writer rust-process` from a child `corestore-bench
+//! replicate-serve` with its own runtime, as two programs would (the JS writer always runs in
+//! its own `node` process).
 
 use std::time::{Duration, Instant};
 
@@ -28,9 +33,23 @@ enum Writer {
         store: Corestore,
         _core: Hypercore,
     },
+    /// A `corestore-bench replicate-serve` child (killed when dropped).
+    RustProcess {
+        _child: ServeChild,
+    },
     Js {
         _peer: JsPeer,
     },
+}
+
+/// A running `corestore-bench replicate-serve`; killed when dropped.
+struct ServeChild(std::process::Child);
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Blocks `range` of the replicated core: block `i` is `block-{i}` repeated to `size` bytes
@@ -55,28 +74,38 @@ async fn start_writer(
 ) -> Result<(Writer, String, u16)> {
     match kind {
         "rust" => {
-            let store = Corestore::new(StoreStorage::memory(), StoreOptions::new()).await?;
-            let core = store.get(GetOptions::name("bench")).await?;
-            let size = usize::try_from(block_size)?;
-            let mut next = 0u64;
-            while next < blocks {
-                let n = (blocks - next).min(100);
-                core.append_batch(&labelled_blocks(next..next + n, size))
-                    .await?;
-                next += n;
-            }
+            let (store, core, port) = rust_writer(blocks, block_size).await?;
             let key = core.key().to_hex();
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            let port = listener.local_addr()?.port();
-            let serving = store.clone();
-            tokio::spawn(async move {
-                while let Ok((socket, _)) = listener.accept().await {
-                    if let Err(e) = serving.replicate_tcp(socket, false) {
-                        eprintln!("writer: cannot replicate: {e}");
-                    }
-                }
-            });
             Ok((Writer::Rust { store, _core: core }, key, port))
+        }
+        "rust-process" => {
+            let exe = std::env::current_exe().context("locating corestore-bench")?;
+            let mut child = std::process::Command::new(exe)
+                .arg("replicate-serve")
+                .args(["--block-size", &block_size.to_string()])
+                .args(["--total", &(blocks * block_size).to_string()])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit())
+                .spawn()
+                .context("starting corestore-bench replicate-serve")?;
+            let stdout = child.stdout.take().context("no stdout")?;
+            let child = ServeChild(child);
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let read =
+                    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+                let _ = tx.send(read.map(|_| line));
+            });
+            let line = rx
+                .recv_timeout(SETUP_BOUND)
+                .context("replicate-serve did not start in time")??;
+            let ready: Value = serde_json::from_str(&line)
+                .with_context(|| format!("replicate-serve printed `{line}`"))?;
+            let key = ready["key"].as_str().context("no key")?.to_owned();
+            let port = u16::try_from(ready["port"].as_u64().context("no port")?)?;
+            Ok((Writer::RustProcess { _child: child }, key, port))
         }
         "js" => {
             let mut peer = JsPeer::spawn(script)?;
@@ -90,8 +119,54 @@ async fn start_writer(
             let port = u16::try_from(listening["port"].as_u64().context("no port")?)?;
             Ok((Writer::Js { _peer: peer }, key, port))
         }
-        other => bail!("--writer must be rust or js, not `{other}`"),
+        other => bail!("--writer must be rust, rust-process or js, not `{other}`"),
     }
+}
+
+/// The Rust writer: a memory store whose named core holds `blocks` labelled blocks, replicating
+/// with every peer that connects to the returned loopback port.
+async fn rust_writer(blocks: u64, block_size: u64) -> Result<(Corestore, Hypercore, u16)> {
+    let store = Corestore::new(StoreStorage::memory(), StoreOptions::new()).await?;
+    let core = store.get(GetOptions::name("bench")).await?;
+    let size = usize::try_from(block_size)?;
+    let mut next = 0u64;
+    while next < blocks {
+        let n = (blocks - next).min(100);
+        core.append_batch(&labelled_blocks(next..next + n, size))
+            .await?;
+        next += n;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let serving = store.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            if let Err(e) = serving.replicate_tcp(socket, false) {
+                eprintln!("writer: cannot replicate: {e}");
+            }
+        }
+    });
+    Ok((store, core, port))
+}
+
+/// `replicate-serve --block-size N --total BYTES`: the Rust writer of `replicate`, in a
+/// process of its own. Appends the blocks to a named core of a memory store, listens on a
+/// free loopback port, prints `{"key": HEX, "port": N}` and replicates with every peer that
+/// connects until its stdin closes (the parent's end).
+pub(crate) async fn serve(args: &Args) -> Result<Value> {
+    let block_size = args.num("block-size", None)?;
+    let blocks = args.num("total", None)? / block_size;
+    let (store, core, port) = rust_writer(blocks, block_size).await?;
+    println!("{}", json!({"key": core.key().to_hex(), "port": port}));
+    // Until the parent closes our stdin (or exits).
+    tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
+    .await?;
+    drop(core);
+    let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
+    Ok(json!({"scenario": "replicate-serve", "blocks": blocks}))
 }
 
 /// Downloads with a Rust reader; returns (blocks stored, elapsed).
