@@ -8,8 +8,9 @@
 //! verifies each ([`Core::verify_owned`]) and stores the round with one [`Core::apply_batch`].
 //!
 //! With `--trim 1` each request asks only for the nodes that neither the reader's tree nor the
-//! earlier requests of its round bring ([`Core::missing_nodes_after`], what the driver does
-//! while requests are in flight); the default `--trim 0` asks for every node the reader lacks.
+//! earlier requests of its round bring ([`Core::missing_nodes_after`]: the count the driver
+//! gets from [`Core::missing_nodes_unless`] with its set of nodes in flight); the default
+//! `--trim 0` asks for every node the reader lacks.
 //!
 //! With `--many 1` the round's proofs are verified together ([`Core::verify_many`], blocks
 //! hashed side by side, as the driver verifies the proofs of one read); the default `--many 0`
