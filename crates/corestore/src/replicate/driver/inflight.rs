@@ -52,6 +52,8 @@ pub(super) struct Inflight {
 impl Inflight {
     /// Notes request `request`, just sent.
     pub(super) fn insert(&mut self, request: u64, asked: Asked) {
+        // Request ids are never reused on a channel; should one be, the old request ends first.
+        self.remove(request);
         if asked.fork > self.fork {
             self.brought.clear();
             self.fork = asked.fork;
@@ -62,10 +64,7 @@ impl Inflight {
             }
         }
         self.blocks.insert(asked.index);
-        if let Some(replaced) = self.asked.insert(request, asked) {
-            // Request ids are never reused on a channel; should one be, forget the old one.
-            self.forget(replaced);
-        }
+        self.asked.insert(request, asked);
     }
 
     /// Ends request `request` (answered, refused or timed out); returns what it asked for.
@@ -138,5 +137,13 @@ mod tests {
         );
         assert!(inflight.remove(3).is_some());
         assert!(inflight.brought.is_empty() && inflight.blocks.is_empty());
+        // A reused id ends the old request before the new one counts.
+        inflight.insert(4, asked(6, 1, 1));
+        inflight.insert(4, asked(6, 0, 1));
+        assert!(inflight.has_block(6) && inflight.len() == 1);
+        assert!(
+            !inflight.brings(1, 13),
+            "the old request's parent went with it"
+        );
     }
 }
