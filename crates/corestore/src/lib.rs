@@ -125,6 +125,7 @@ pub use crate::extension::{Extension, MAX_EXTENSION_MESSAGE};
 pub use crate::hypercore::{Download, Hypercore, Info};
 pub use crate::list::StoredCore;
 pub use crate::options::{GetOptions, SessionOptions, StoreOptions};
+pub use crate::replicate::convert;
 pub use crate::replicate::{EstablishedKeys, ReplicateOptions, ReplicationHandle};
 pub use crate::storage::StoreStorage;
 pub use crate::store::{

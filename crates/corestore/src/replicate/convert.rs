@@ -1,6 +1,10 @@
 //! Conversions between the protocol's plain wire structs (`corestore_proto::wire`) and the
 //! log engine's proof structs (`hypercore_lite`): the two crates do not see each other, so the
 //! facade translates. Manifests travel through their byte encoding.
+//!
+//! Public for programs that drive a [`corestore_proto::replicate::Peer`] themselves over
+//! `hypercore_lite` cores (answering requests with [`request_from_wire`] and
+//! [`data_from_proof`], verifying answers from [`proof_from_data`]), as the stream driver does.
 
 use corestore_keys::Hash;
 use corestore_keys::compact::Encode as _;
@@ -9,7 +13,8 @@ use corestore_proto::wire;
 use hypercore_lite as lite;
 
 /// A wire `request` as the log engine's [`lite::Request`].
-pub(crate) fn request_from_wire(r: &wire::Request) -> lite::Request {
+#[must_use]
+pub fn request_from_wire(r: &wire::Request) -> lite::Request {
     lite::Request {
         fork: r.fork,
         block: r.block.map(|b| lite::BlockRequest {
@@ -60,7 +65,8 @@ fn nodes_from_wire(nodes: Vec<wire::Node>) -> Vec<lite::Node> {
 }
 
 /// The `data` message answering request `request` with `proof`.
-pub(crate) fn data_from_proof(request: u64, proof: lite::Proof) -> wire::Data {
+#[must_use]
+pub fn data_from_proof(request: u64, proof: lite::Proof) -> wire::Data {
     wire::Data {
         request,
         fork: proof.fork,
@@ -92,7 +98,8 @@ pub(crate) fn data_from_proof(request: u64, proof: lite::Proof) -> wire::Data {
 }
 
 /// A received `data` message as a [`lite::Proof`] to verify (moves the block bytes).
-pub(crate) fn proof_from_data(d: wire::Data) -> lite::Proof {
+#[must_use]
+pub fn proof_from_data(d: wire::Data) -> lite::Proof {
     lite::Proof {
         fork: d.fork,
         block: d.block.map(|b| lite::DataBlock {

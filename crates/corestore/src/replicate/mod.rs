@@ -36,7 +36,7 @@
 //! Cores loaded later reach every live driver through the store's hub and are attached unless
 //! the store is `passive`.
 
-mod convert;
+pub mod convert;
 mod driver;
 
 use std::sync::Arc;

@@ -1,13 +1,11 @@
 //! A store replicating with a hand-driven `corestore-proto` peer, which can send what the
 //! facade itself never sends: invalid requests, and extension messages checked byte by byte.
 
-use corestore::{Error, Hypercore};
+use corestore::{Error, Hypercore, convert};
 use corestore_proto::noise::KeyPair;
 use corestore_proto::replicate::{CoreId, CoreState, Event, PeerConfig, RequestSpec};
 use corestore_proto::stream::{Randomness, StreamConfig};
-use corestore_proto::wire::{
-    Data, DataBlock, DataHash, DataUpgrade, Node, Range, RequestBlock, RequestUpgrade,
-};
+use corestore_proto::wire::{Range, RequestBlock, RequestUpgrade};
 use corestore_proto::{Connection, ConnectionEvent, ProtocolError, Timestamp};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 
@@ -186,42 +184,6 @@ async fn an_invalid_request_ends_the_stream() {
     );
 }
 
-/// `proof` as the `data` message answering request `request`.
-fn data_of(request: u64, proof: hypercore_lite::Proof) -> Data {
-    let nodes = |nodes: &[hypercore_lite::Node]| -> Vec<Node> {
-        nodes
-            .iter()
-            .map(|n| Node {
-                index: n.index,
-                size: n.size,
-                hash: n.hash.0,
-            })
-            .collect()
-    };
-    Data {
-        request,
-        fork: proof.fork,
-        block: proof.block.map(|b| DataBlock {
-            index: b.index,
-            nodes: nodes(&b.nodes),
-            value: b.value,
-        }),
-        hash: proof.hash.map(|h| DataHash {
-            index: h.index,
-            nodes: nodes(&h.nodes),
-        }),
-        seek: None,
-        upgrade: proof.upgrade.map(|u| DataUpgrade {
-            start: u.start,
-            length: u.length,
-            nodes: nodes(&u.nodes),
-            additional_nodes: nodes(&u.additional_nodes),
-            signature: u.signature,
-        }),
-        manifest: None,
-    }
-}
-
 /// A writer peer answers the first request for block 0 with `noData` (and then announces it
 /// again). The reader's trimmed request for block 1 leaned on that proof (it brings block 1's
 /// leaf): the proof of block 1 is not anchored, which is not the writer's fault; block 1 is
@@ -308,21 +270,11 @@ async fn a_lost_proof_only_delays_the_blocks_that_leaned_on_it() {
                 }
             }
             let proof = writer
-                .proof(&hypercore_lite::Request {
-                    fork: request.fork,
-                    block: request.block.map(|b| hypercore_lite::BlockRequest {
-                        index: b.index,
-                        nodes: b.nodes,
-                    }),
-                    upgrade: request.upgrade.map(|u| hypercore_lite::UpgradeRequest {
-                        start: u.start,
-                        length: u.length,
-                    }),
-                    ..hypercore_lite::Request::default()
-                })
+                .proof(&convert::request_from_wire(&request))
                 .unwrap()
                 .expect("a proof");
-            peer.send_data(core, data_of(request.id, proof)).unwrap();
+            peer.send_data(core, convert::data_from_proof(request.id, proof))
+                .unwrap();
         }
     });
     bounded(download).await.unwrap().unwrap();

@@ -14,8 +14,7 @@ use corestore_keys::corestore::named_key_pair;
 use corestore_keys::{Namespace, PrimaryKey};
 use corestore_proto::wire;
 use hypercore_lite::{
-    BlockRequest, Core, CoreOptions, CoreStorage, HashRequest, Proof, Request, SeekRequest,
-    UpgradeRequest,
+    BlockRequest, Core, CoreOptions, CoreStorage, HashRequest, Request, SeekRequest, UpgradeRequest,
 };
 use serde_json::Value;
 
@@ -49,45 +48,6 @@ fn build(label: &str) -> Core {
 
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap()
-}
-
-fn nodes(ns: &[hypercore_lite::Node]) -> Vec<wire::Node> {
-    ns.iter()
-        .map(|n| wire::Node {
-            index: n.index,
-            size: n.size,
-            hash: n.hash.0,
-        })
-        .collect()
-}
-
-/// The `data` message answering request `id` with `proof`.
-fn data(id: u64, p: Proof) -> wire::Data {
-    wire::Data {
-        request: id,
-        fork: p.fork,
-        block: p.block.map(|b| wire::DataBlock {
-            index: b.index,
-            nodes: nodes(&b.nodes),
-            value: b.value,
-        }),
-        hash: p.hash.map(|h| wire::DataHash {
-            index: h.index,
-            nodes: nodes(&h.nodes),
-        }),
-        seek: p.seek.map(|s| wire::DataSeek {
-            bytes: s.bytes,
-            nodes: nodes(&s.nodes),
-        }),
-        upgrade: p.upgrade.map(|u| wire::DataUpgrade {
-            start: u.start,
-            length: u.length,
-            nodes: nodes(&u.nodes),
-            additional_nodes: nodes(&u.additional_nodes),
-            signature: u.signature,
-        }),
-        manifest: None,
-    }
 }
 
 fn pair(v: &Value, a: &str, b: &str) -> Option<(u64, u64)> {
@@ -154,7 +114,8 @@ fn check(doc: &Value) -> (usize, usize) {
         let proof = ours
             .unwrap_or_else(|e| panic!("{what}: {e}"))
             .unwrap_or_else(|| panic!("{what}: no proof"));
-        let bytes = wire::Message::Data(Box::new(data(id, proof))).encode();
+        let bytes =
+            wire::Message::Data(Box::new(corestore::convert::data_from_proof(id, proof))).encode();
         let js = case["wire"]["data"].as_str().unwrap();
         assert_eq!(hex::encode(&bytes), js, "{what}: data bytes");
         // And JS's bytes decode to the same message.
