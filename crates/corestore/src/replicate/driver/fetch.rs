@@ -217,43 +217,40 @@ impl Driver {
             }
             let outcome = core.with(|c| {
                 let mut outcomes = Vec::with_capacity(proofs.len());
-                let mut run = Vec::with_capacity(proofs.len());
-                let mut run_sizes = Vec::with_capacity(proofs.len());
+                let mut batches = Vec::with_capacity(proofs.len());
                 for (verified, bytes) in c.verify_many(proofs).into_iter().zip(sizes) {
                     match verified {
-                        Ok(batch) if !batch.is_upgrade() => {
-                            run_sizes.push((batch.block(), bytes));
-                            run.push(batch);
-                        }
-                        // Cannot happen for a proof without an upgrade part, but an upgrade
-                        // would change the tree the rest of the run verified against:
-                        // stored alone, after what came before it.
                         Ok(batch) => {
-                            store_run(c, &mut run, &mut run_sizes, &mut outcomes);
-                            let block = batch.block();
-                            outcomes.push(Outcome::Stored(c.apply(batch), block, bytes));
+                            outcomes.push(Outcome::Verified(batch.block(), bytes));
+                            batches.push(batch);
                         }
                         Err(e) => outcomes.push(Outcome::Rejected(e)),
                     }
                 }
-                store_run(c, &mut run, &mut run_sizes, &mut outcomes);
-                Ok(outcomes)
+                // Block-only proofs are stored together, anything else alone, in order.
+                Ok((outcomes, c.apply_batch(batches)))
             });
             match outcome {
-                Ok(outcomes) => {
+                Ok((outcomes, stored)) => {
+                    let mut stored = stored.into_iter();
                     for outcome in outcomes {
                         match outcome {
-                            Outcome::Stored(Err(e), Some(index), _) if not_anchored(&e) => {
-                                self.ask_again(id, index);
-                            }
-                            Outcome::Stored(result, _, bytes) => {
-                                self.on_applied(
-                                    id,
-                                    &core,
-                                    result.map_err(Into::into),
-                                    bytes,
-                                    false,
-                                );
+                            Outcome::Verified(block, bytes) => {
+                                let Some(result) = stored.next() else {
+                                    continue;
+                                };
+                                match (result, block) {
+                                    (Err(e), Some(index)) if not_anchored(&e) => {
+                                        self.ask_again(id, index);
+                                    }
+                                    (result, _) => self.on_applied(
+                                        id,
+                                        &core,
+                                        result.map_err(Into::into),
+                                        bytes,
+                                        false,
+                                    ),
+                                }
                             }
                             Outcome::Rejected(e) => self.on_rejected(id, &e.into(), false),
                         }
@@ -366,32 +363,9 @@ pub(super) struct Received {
     bytes: Option<u64>,
 }
 
-/// What became of one received block proof.
+/// What became of one received block proof: verified (its block and size; the result of
+/// storing it comes from `apply_batch`), or rejected.
 enum Outcome {
-    /// Verified, then stored (or not): the result, the block, its size.
-    Stored(
-        hypercore_lite::Result<hypercore_lite::Applied>,
-        Option<u64>,
-        Option<u64>,
-    ),
-    /// Did not verify.
+    Verified(Option<u64>, Option<u64>),
     Rejected(hypercore_lite::Error),
-}
-
-/// Stores the verified proofs of `run` with one [`Core::apply_batch`], noting each result.
-///
-/// [`Core::apply_batch`]: hypercore_lite::Core::apply_batch
-fn store_run(
-    core: &mut hypercore_lite::Core,
-    run: &mut Vec<hypercore_lite::VerifiedBatch>,
-    sizes: &mut Vec<(Option<u64>, Option<u64>)>,
-    outcomes: &mut Vec<Outcome>,
-) {
-    if run.is_empty() {
-        return;
-    }
-    let results = core.apply_batch(std::mem::take(run));
-    for (result, (block, bytes)) in results.into_iter().zip(sizes.drain(..)) {
-        outcomes.push(Outcome::Stored(result, block, bytes));
-    }
 }
