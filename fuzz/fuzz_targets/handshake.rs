@@ -131,7 +131,7 @@ impl Responder {
                         }
                         StreamEvent::Message(m) => {
                             assert!(seen.handshake.is_some(), "message before the handshake");
-                            seen.messages.push(m);
+                            seen.messages.push(m.to_vec());
                         }
                         StreamEvent::Closed(_) => seen.failed = true,
                         _ => {}

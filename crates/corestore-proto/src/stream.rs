@@ -7,6 +7,7 @@
 //! [`SecretStream::poll_event`] as [`StreamEvent::Message`].
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::error::{ApiMisuse, ProtocolError};
@@ -94,9 +95,59 @@ pub enum StreamEvent {
         handshake_hash: [u8; 64],
     },
     /// One decrypted, non-empty message (one protomux frame).
-    Message(Vec<u8>),
+    Message(Plaintext),
     /// The stream failed; nothing more will be read or written.
     Closed(ProtocolError),
+}
+
+/// A decrypted message, left where it was decrypted: the frame body it arrived in (tag byte and
+/// MAC included) and the plaintext's place in it. Dereferences to the plaintext; hand the
+/// buffer back with [`SecretStream::recycle`] once the message is handled.
+#[derive(Clone, Eq)]
+pub struct Plaintext {
+    buf: Vec<u8>,
+    range: Range<usize>,
+}
+
+impl Plaintext {
+    /// The plaintext bytes.
+    #[must_use]
+    pub fn as_slice(&self) -> &[u8] {
+        self.buf.get(self.range.clone()).unwrap_or_default()
+    }
+
+    /// The whole frame buffer the message was decrypted in, for reuse.
+    #[must_use]
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+impl From<Vec<u8>> for Plaintext {
+    /// A message that is the whole buffer.
+    fn from(buf: Vec<u8>) -> Self {
+        let range = 0..buf.len();
+        Self { buf, range }
+    }
+}
+
+impl std::ops::Deref for Plaintext {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for Plaintext {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Plaintext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Plaintext").field(&self.as_slice()).finish()
+    }
 }
 
 /// Bytes appended by [`SecretStream::poll_transmit`].
@@ -279,10 +330,13 @@ impl SecretStream {
                 let Some(d) = &mut self.decryptor else {
                     return Err(ProtocolError::Decryption);
                 };
-                d.decrypt(&mut frame)?;
-                if !frame.is_empty() {
-                    tracing::trace!(len = frame.len(), "message");
-                    self.events.push_back(StreamEvent::Message(frame));
+                let range = d.decrypt(&mut frame)?;
+                if range.is_empty() {
+                    self.decoder.recycle(frame);
+                } else {
+                    tracing::trace!(len = range.len(), "message");
+                    self.events
+                        .push_back(StreamEvent::Message(Plaintext { buf: frame, range }));
                 }
             }
             Phase::Failed(e) => return Err(e.clone()),
@@ -447,8 +501,8 @@ impl SecretStream {
     /// Hands back the buffer of a [`StreamEvent::Message`] once it is handled: while the peer
     /// is in the middle of a frame, the next frame is received into it instead of a fresh
     /// allocation (see [`FrameDecoder::recycle`]).
-    pub fn recycle(&mut self, message: Vec<u8>) {
-        self.decoder.recycle(message);
+    pub fn recycle(&mut self, message: Plaintext) {
+        self.decoder.recycle(message.into_buffer());
     }
 
     /// Frees a recycled buffer unless a frame is being received (call when the events of a

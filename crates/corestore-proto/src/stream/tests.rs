@@ -74,13 +74,13 @@ fn handshake_header_and_messages_any_chunking() {
         assert_eq!(ha, hb);
         assert_eq!(ra, KeyPair::from_seed(&[2; 32]).public_key());
         assert_eq!(rb, KeyPair::from_seed(&[1; 32]).public_key());
-        assert_eq!(eb[1], StreamEvent::Message(b"early".to_vec()));
+        assert_eq!(eb[1], StreamEvent::Message(b"early".to_vec().into()));
         b.send(b"reply").unwrap();
         b.send(&[]).unwrap(); // an empty message is a keep-alive: not delivered
         shuttle(&mut a, &mut b, Timestamp::ZERO, chunk);
         assert_eq!(
             events(&mut a),
-            vec![StreamEvent::Message(b"reply".to_vec())]
+            vec![StreamEvent::Message(b"reply".to_vec().into())]
         );
     }
 }
@@ -185,7 +185,7 @@ fn pre_established_keys() {
     shuttle(&mut a, &mut b, Timestamp::ZERO, 3);
     let eb = events(&mut b);
     assert_eq!(eb.len(), 2);
-    assert_eq!(eb[1], StreamEvent::Message(b"hi".to_vec()));
+    assert_eq!(eb[1], StreamEvent::Message(b"hi".to_vec().into()));
     let mut bad = ka;
     bad.remote_public_key = [0; 32];
     assert!(SecretStream::with_keys(true, &bad, [5; 24], StreamConfig::default()).is_err());
@@ -224,7 +224,7 @@ fn send_to_writes_the_same_frames_in_order() {
     let got: Vec<Vec<u8>> = events(&mut b)
         .into_iter()
         .filter_map(|e| match e {
-            StreamEvent::Message(m) => Some(m),
+            StreamEvent::Message(m) => Some(m.to_vec()),
             _ => None,
         })
         .collect();
