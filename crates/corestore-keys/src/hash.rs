@@ -123,6 +123,12 @@ pub fn leaf_lanes() -> usize {
     blake2b_simd::many::degree()
 }
 
+/// Blocks up to this length are hashed by [`leaves`] from one contiguous copy of their whole
+/// inputs (type byte, size, data): BLAKE2b's first and last compression of each then run in the
+/// vector lanes too (`blake2b_simd::many::hash_many`), which for short blocks outweighs the copy
+/// (about 1.2× for 1 KiB blocks, 1.6× for 64-byte ones); longer blocks are hashed where they are.
+const SHORT_LEAF: usize = 4096;
+
 /// [`leaf`] of each of `blocks`, hashed side by side: with AVX2, `blake2b_simd` runs four
 /// BLAKE2b instances in the lanes of one vector, about twice the throughput of hashing the
 /// blocks one after the other (a receiver verifying a round of proofs hashes every block).
@@ -133,20 +139,51 @@ pub fn leaves(blocks: &[&[u8]]) -> Vec<Hash> {
         p.hash_length(32);
         p
     };
-    let mut states: Vec<blake2b_simd::State> = blocks
-        .iter()
-        .map(|data| {
-            let mut state = params.to_state();
-            state.update(&[0]);
-            state.update(&(data.len() as u64).to_le_bytes());
-            state
-        })
-        .collect();
-    blake2b_simd::many::update_many(states.iter_mut().zip(blocks.iter()));
-    states
-        .iter_mut()
-        .map(|state| Hash(to32(state.finalize())))
-        .collect()
+    let mut out = vec![Hash([0; 32]); blocks.len()];
+    let (short, long): (Vec<usize>, Vec<usize>) =
+        (0..blocks.len()).partition(|&i| blocks[i].len() <= SHORT_LEAF);
+
+    if !short.is_empty() {
+        let total: usize = short.iter().map(|&i| 9 + blocks[i].len()).sum();
+        let mut inputs = Vec::with_capacity(total);
+        let mut ends = Vec::with_capacity(short.len());
+        for &i in &short {
+            inputs.push(0);
+            inputs.extend_from_slice(&(blocks[i].len() as u64).to_le_bytes());
+            inputs.extend_from_slice(blocks[i]);
+            ends.push(inputs.len());
+        }
+        let mut start = 0;
+        let mut jobs: Vec<blake2b_simd::many::HashManyJob<'_>> = ends
+            .iter()
+            .map(|&end| {
+                let job = blake2b_simd::many::HashManyJob::new(&params, &inputs[start..end]);
+                start = end;
+                job
+            })
+            .collect();
+        blake2b_simd::many::hash_many(jobs.iter_mut());
+        for (&i, job) in short.iter().zip(&jobs) {
+            out[i] = Hash(to32(job.to_hash()));
+        }
+    }
+
+    if !long.is_empty() {
+        let mut states: Vec<blake2b_simd::State> = long
+            .iter()
+            .map(|&i| {
+                let mut state = params.to_state();
+                state.update(&[0]);
+                state.update(&(blocks[i].len() as u64).to_le_bytes());
+                state
+            })
+            .collect();
+        blake2b_simd::many::update_many(states.iter_mut().zip(long.iter().map(|&i| blocks[i])));
+        for (&i, state) in long.iter().zip(&mut states) {
+            out[i] = Hash(to32(state.finalize()));
+        }
+    }
+    out
 }
 
 /// Hash of the parent of `a` and `b` (hypercore-crypto `parent()`); the node with the lower
@@ -197,10 +234,14 @@ mod tests {
 
     proptest::proptest! {
         /// Side-by-side hashing gives what one-at-a-time hashing gives, for any mix of
-        /// lengths (empty, shorter than a BLAKE2b block, spanning several).
+        /// lengths (empty, shorter than a BLAKE2b block, spanning several, either side of
+        /// `SHORT_LEAF`).
         #[test]
         fn leaves_match_leaf(blocks in proptest::collection::vec(
-            proptest::collection::vec(proptest::num::u8::ANY, 0..600), 0..12)) {
+            proptest::prop_oneof![
+                proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+                proptest::collection::vec(proptest::num::u8::ANY, SHORT_LEAF - 2..SHORT_LEAF + 300),
+            ], 0..12)) {
             let slices: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
             let each: Vec<Hash> = slices.iter().map(|b| leaf(b)).collect();
             proptest::prop_assert_eq!(leaves(&slices), each);

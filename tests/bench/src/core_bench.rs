@@ -129,21 +129,12 @@ pub(crate) fn open(args: &Args) -> Result<Value> {
 }
 
 /// The leaf hashes of hypercore (BLAKE2b-256 of type 0, the u64 length and the block) of
-/// `blocks`, computed side by side as `blake2b_simd` allows (four instances in one AVX2 vector):
-/// the fastest BLAKE2b there is on this machine, which is what a bound must use (the code under
-/// test hashes the blocks of a batch, or of a round of proofs, that way too).
-fn leaf_hashes(blocks: &[&[u8]]) -> Vec<blake2b_simd::Hash> {
-    let mut states: Vec<blake2b_simd::State> = blocks
-        .iter()
-        .map(|block| {
-            let len = u64::try_from(block.len()).unwrap_or(u64::MAX);
-            let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
-            state.update(&[0]).update(&len.to_le_bytes());
-            state
-        })
-        .collect();
-    blake2b_simd::many::update_many(states.iter_mut().zip(blocks.iter()));
-    states.iter_mut().map(|s| s.finalize()).collect()
+/// `blocks`, computed side by side (four instances in one AVX2 vector) by the code under test,
+/// [`corestore_keys::hash::leaves`]: the fastest BLAKE2b there is on this machine (it picks, by
+/// block length, between hashing the blocks in place and hashing whole copies of the inputs so
+/// that the last compression is side by side too), which is what a bound must use.
+fn leaf_hashes(blocks: &[&[u8]]) -> Vec<corestore_keys::hash::Hash> {
+    corestore_keys::hash::leaves(blocks)
 }
 
 /// `blake2b`: hash `--total` bytes as `--block-size` leaves, as many side by side as the
@@ -161,7 +152,7 @@ pub(crate) fn blake2b(args: &Args) -> Result<Value> {
         let n = usize::try_from((blocks - done).min(lanes as u64))?;
         let refs: Vec<&[u8]> = group.iter().take(n).map(Vec::as_slice).collect();
         for h in leaf_hashes(&refs) {
-            acc ^= h.as_bytes()[0];
+            acc ^= h.0[0];
         }
         done += n as u64;
     }
@@ -201,7 +192,7 @@ pub(crate) fn crypto(args: &Args) -> Result<Value> {
         }
         let refs: Vec<&[u8]> = group.iter().take(n).map(Vec::as_slice).collect();
         for h in leaf_hashes(&refs) {
-            acc ^= h.as_bytes()[0];
+            acc ^= h.0[0];
         }
     }
     let elapsed = started.elapsed();
