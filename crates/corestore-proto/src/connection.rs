@@ -155,28 +155,40 @@ impl Connection {
         }
     }
 
-    /// Appends the bytes to write to the transport. After a failure nothing is produced (no
-    /// keep-alives, no queued messages): the driver closes the transport.
+    /// Appends the next bytes to write to the transport to `out`; call until it returns `None`.
+    /// After a failure nothing is produced (no keep-alives, no queued messages): the driver
+    /// closes the transport.
+    ///
+    /// As [`SecretStream::poll_transmit`]: when `out` is empty, the buffer a message was
+    /// encoded and encrypted in becomes `out` (a driver that passes an empty `Vec` each time
+    /// writes every large message from the buffer the mux built it in, and should hand the
+    /// buffer back with [`Connection::recycle`] once written); small frames are gathered.
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<Transmit> {
         if self.failed.is_some() {
             return None;
         }
-        // What the stream holds goes first (handshake, header, keep-alive); then the peer's
-        // messages are encrypted straight into `out`.
-        let mut len = self.stream.poll_transmit(now, out).map_or(0, |t| t.len);
+        // The peer's messages are encrypted in their own buffers, behind what the stream holds
+        // (handshake, header, keep-alive).
         if let Some(p) = &mut self.peer {
             while let Some(m) = p.poll_message() {
                 // The mux refuses messages above `MAX_MESSAGE_LEN` when they are issued
                 // (`ApiMisuse::MessageTooLarge` from the command), so the stream accepts all of
                 // them while it is open.
-                match self.stream.send_to(now, &m, out) {
-                    Ok(n) => len += n,
-                    Err(e) => tracing::debug!(error = %e, "message not sent"),
+                if let Err(e) = self.stream.send_buf(m) {
+                    tracing::debug!(error = %e, "message not sent");
                 }
             }
         }
-        len += self.stream.poll_transmit(now, out).map_or(0, |t| t.len);
-        (len > 0).then_some(Transmit { len })
+        self.stream.poll_transmit(now, out)
+    }
+
+    /// Hands back a buffer from [`Connection::poll_transmit`] once it is written: the peer
+    /// encodes its next large messages into it instead of fresh memory (a bounded few are
+    /// kept, the rest dropped).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if let Some(p) = &mut self.peer {
+            p.recycle(buf);
+        }
     }
 
     /// The next time [`Connection::handle_timeout`] must be called (`None` after a failure).
@@ -197,8 +209,14 @@ impl Connection {
         if self.failed.is_some() {
             return;
         }
+        let quiet = !self.stream.has_transmit();
         self.stream.handle_timeout(now);
         if let Some(p) = &mut self.peer {
+            // A keep-alive is due: nothing was sent for a while, so the buffers kept for
+            // the next large messages go.
+            if quiet && self.stream.has_transmit() {
+                p.release_spares();
+            }
             p.handle_timeout(now);
         }
         let _ = self.process(now);

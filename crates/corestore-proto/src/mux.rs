@@ -18,11 +18,16 @@
 //!
 //! [`Mux`] is sans-IO: feed it decrypted messages with [`Mux::handle_message`], take messages to
 //! encrypt from [`Mux::poll_message`] and events from [`Mux::poll_event`].
+//!
+//! Outgoing messages are [`MessageBuf`]s, encoded with room for their encryption around them,
+//! so the secret stream seals each where it is. Buffers handed back with [`Mux::recycle`] once
+//! written carry the next large messages and batches (a bounded few are kept).
 
 use std::collections::{HashMap, VecDeque};
 
 use corestore_keys::compact::Encoder;
 
+use crate::buffer::{MessageBuf, Spares};
 use crate::codec::{Reader, uint_len};
 use crate::error::{ApiMisuse, DecodeError, ProtocolError};
 use crate::stream::MAX_MESSAGE_LEN;
@@ -217,7 +222,9 @@ pub struct Mux {
     /// The size of the last batch sent (at most [`BATCH_RESERVE_MAX`]): the next one reserves
     /// as much up front, so a run of similar batches does not grow (and copy) each one.
     last_batch: usize,
-    out: VecDeque<Vec<u8>>,
+    out: VecDeque<MessageBuf>,
+    /// Written buffers handed back by [`Mux::recycle`], for the next batches.
+    spares: Spares,
     events: VecDeque<MuxEvent>,
 }
 
@@ -352,10 +359,14 @@ impl Mux {
         let lid = channel.0;
         self.check_len(lid, uint_len(message_type) + len)?;
         if self.corked == 0 {
-            let mut msg = Encoder::with_capacity(uint_len(lid) + uint_len(message_type) + len);
+            let buf = self
+                .spares
+                .take(uint_len(lid) + uint_len(message_type) + len);
+            let mut msg = Encoder::from_vec(buf);
             msg.uint(lid).uint(message_type);
             encode(&mut msg);
-            self.out.push_back(msg.into_vec());
+            self.out
+                .push_back(MessageBuf::from_headroom_vec(msg.into_vec()));
             return Ok(());
         }
         let item_len = uint_len(message_type) + len;
@@ -424,8 +435,21 @@ impl Mux {
     }
 
     /// The next message to hand to the secret stream.
-    pub fn poll_message(&mut self) -> Option<Vec<u8>> {
+    pub fn poll_message(&mut self) -> Option<MessageBuf> {
         self.out.pop_front()
+    }
+
+    /// Hands back the buffer of a message once it is written (for example a frame from
+    /// [`SecretStream::poll_transmit`](crate::stream::SecretStream::poll_transmit)): the next
+    /// large message or batch is encoded into it instead of fresh memory. A bounded few are
+    /// kept; the rest are dropped.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.spares.put(buf);
+    }
+
+    /// Drops the buffers kept by [`Mux::recycle`] (the stream went quiet).
+    pub fn release_spares(&mut self) {
+        self.spares.clear();
     }
 
     /// The next event.
@@ -738,13 +762,14 @@ impl Mux {
     fn write(&mut self, lid: u64, prefix: Option<u64>, payload: &[u8]) {
         let item_len = prefix.map_or(0, uint_len) + payload.len();
         if self.corked == 0 {
-            let mut msg = Encoder::with_capacity(uint_len(lid) + item_len);
+            let mut msg = Encoder::from_vec(self.spares.take(uint_len(lid) + item_len));
             msg.uint(lid);
             if let Some(p) = prefix {
                 msg.uint(p);
             }
             msg.raw(payload);
-            self.out.push_back(msg.into_vec());
+            self.out
+                .push_back(MessageBuf::from_headroom_vec(msg.into_vec()));
             return;
         }
         self.make_room(item_len);
@@ -771,17 +796,25 @@ impl Mux {
 
     /// The batch with the framing of the next item written (batch header or channel switch,
     /// then the item's length); the item's bytes follow, then [`Mux::end_item`].
+    ///
+    /// The batch is a [`MessageBuf`] in the making (headroom first), and keeps room for its
+    /// MAC behind every item.
     fn begin_item(&mut self, lid: u64, item_len: usize) -> Encoder {
-        let mut enc = Encoder::from_vec(std::mem::take(&mut self.batch));
+        let cost = item_len + BATCH_ITEM_OVERHEAD;
+        let mut enc;
         if self.batch_items == 0 {
             // Channel 0, type 0 (batch), then the first channel id.
             self.batch_first = lid;
-            let cost = item_len + BATCH_ITEM_OVERHEAD;
             let reserve = BATCH_RESERVE.max(self.last_batch).max(BATCH_HEADER + cost);
-            enc = Encoder::with_capacity(reserve);
+            enc = Encoder::from_vec(self.spares.take(reserve));
             enc.uint(0).uint(0).uint(lid);
-        } else if lid != self.batch_prev {
-            enc.uint(0).uint(lid);
+        } else {
+            let mut batch = std::mem::take(&mut self.batch);
+            batch.reserve(cost + MessageBuf::TAILROOM);
+            enc = Encoder::from_vec(batch);
+            if lid != self.batch_prev {
+                enc.uint(0).uint(lid);
+            }
         }
         enc.uint(item_len as u64);
         enc
@@ -802,11 +835,12 @@ impl Mux {
         if items == 0 {
             return;
         }
+        let len = batch.len().saturating_sub(MessageBuf::HEADROOM);
         // An eighth more, for a next batch a little larger than this one.
-        self.last_batch = (batch.len() + batch.len() / 8).min(BATCH_RESERVE_MAX);
+        self.last_batch = (len + len / 8).min(BATCH_RESERVE_MAX);
         let first = self.batch_first;
         if items == 1 {
-            let mut r = Reader::new(&batch);
+            let mut r = Reader::new(batch.get(MessageBuf::HEADROOM..).unwrap_or_default());
             let item = (|| {
                 for _ in 0..4 {
                     r.uint()?;
@@ -818,13 +852,15 @@ impl Mux {
                 // A single item too large to wrap in a batch frame goes out on its own (it
                 // fits: `check_len`); receivers accept batches and single frames
                 // interchangeably.
-                let mut msg = Encoder::with_capacity(item.len() + 10);
+                let mut msg = Encoder::from_vec(self.spares.take(item.len() + 10));
                 msg.uint(first).raw(item);
-                self.out.push_back(msg.into_vec());
+                self.out
+                    .push_back(MessageBuf::from_headroom_vec(msg.into_vec()));
+                self.spares.put(batch);
                 return;
             }
         }
-        self.out.push_back(batch);
+        self.out.push_back(MessageBuf::from_headroom_vec(batch));
     }
 }
 

@@ -40,6 +40,7 @@ use std::time::Duration;
 use channel::{CoreChannel, Inflight};
 pub use channel::{CoreState, RemoteState};
 
+use crate::buffer::MessageBuf;
 use crate::error::{ApiMisuse, ProtocolError};
 use crate::idhash::IdMap;
 use crate::mux::{ChannelId, Incoming, Mux, MuxConfig, MuxEvent, PendingOpen};
@@ -613,13 +614,23 @@ impl Peer {
     ///
     /// Follow-up `sync`s due after a remote `sync` are queued here, behind whatever the layer
     /// above sent while handling the events.
-    pub fn poll_message(&mut self) -> Option<Vec<u8>> {
+    pub fn poll_message(&mut self) -> Option<MessageBuf> {
         for core in std::mem::take(&mut self.deferred_syncs) {
             if self.cores.get(&core).is_some_and(|c| c.needs_sync) {
                 let _ = self.send_sync(core);
             }
         }
         self.mux.poll_message()
+    }
+
+    /// Hands back the buffer of a written message, for the next ones (see [`Mux::recycle`]).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.mux.recycle(buf);
+    }
+
+    /// Drops the buffers kept for the next messages (see [`Mux::release_spares`]).
+    pub fn release_spares(&mut self) {
+        self.mux.release_spares();
     }
 
     /// Whether a remote open still waits for [`Peer::open_core`] or [`Peer::reject`].

@@ -44,7 +44,7 @@ pub const HEADER_LEN: usize = 24;
 /// The length of the stream-id/header frame body.
 pub const ID_HEADER_LEN: usize = 32 + HEADER_LEN;
 /// The length of the Poly1305 MAC that ends every message.
-const MAC_LEN: usize = 16;
+pub const MAC_LEN: usize = 16;
 /// The tag of an ordinary message (the only tag we send).
 const TAG_MESSAGE: u8 = 0;
 /// The tag bit that asks the receiver to rekey after this message.

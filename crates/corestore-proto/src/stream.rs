@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::Duration;
 
+use crate::buffer::MessageBuf;
 use crate::error::{ApiMisuse, ProtocolError};
 use crate::frame::{FrameDecoder, MAX_FRAME_LEN, encode_frame};
 use crate::noise::{HandshakeResult, KeyPair, NoiseXx, validate_public_key};
@@ -22,6 +23,11 @@ pub const MAX_MESSAGE_LEN: usize = MAX_FRAME_LEN - ABYTES;
 /// The longest Noise handshake message accepted (the Noise protocol's 65,535-byte message
 /// limit); a longer handshake frame fails the stream.
 pub const MAX_HANDSHAKE_MESSAGE_LEN: usize = 65_535;
+
+/// Frames are gathered into one buffer by [`SecretStream::poll_transmit`] while it stays within
+/// this many bytes; a frame that would make it larger goes out in a buffer of its own (moved,
+/// not copied).
+pub const GATHER_LEN: usize = 64 * 1024;
 
 /// The keep-alive interval hypercore sets on its streams.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -150,7 +156,7 @@ impl std::fmt::Debug for Plaintext {
     }
 }
 
-/// Bytes appended by [`SecretStream::poll_transmit`].
+/// Bytes appended by [`SecretStream::poll_transmit`] (or [`Connection::poll_transmit`](crate::Connection::poll_transmit)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub struct Transmit {
@@ -176,8 +182,9 @@ pub struct SecretStream {
     encryptor: Option<Encryptor>,
     decryptor: Option<Decryptor>,
     /// Messages sent before our header went out.
-    queued: VecDeque<Vec<u8>>,
-    out: Vec<u8>,
+    queued: VecDeque<MessageBuf>,
+    /// Whole frames for the transport, each in its own buffer.
+    out: VecDeque<Vec<u8>>,
     events: VecDeque<StreamEvent>,
     timers: TimerTable,
     started: Option<Timestamp>,
@@ -248,7 +255,7 @@ impl SecretStream {
             encryptor: None,
             decryptor: None,
             queued: VecDeque::new(),
-            out: Vec::new(),
+            out: VecDeque::new(),
             events: VecDeque::new(),
             timers: TimerTable::default(),
             started: None,
@@ -352,7 +359,9 @@ impl SecretStream {
             let mut msg = Vec::new();
             match noise.write_message(&mut msg) {
                 Ok(d) => {
-                    let _ = encode_frame(&msg, &mut self.out);
+                    let mut frame = Vec::with_capacity(3 + msg.len());
+                    let _ = encode_frame(&msg, &mut frame);
+                    self.out.push_back(frame);
                     done = done.or(d);
                 }
                 Err(e) => {
@@ -370,17 +379,21 @@ impl SecretStream {
         let (enc, header) = Encryptor::new(&hs.tx, self.header);
         let mut body = stream_id(&hs.handshake_hash, self.initiator).to_vec();
         body.extend_from_slice(&header);
-        let _ = encode_frame(&body, &mut self.out);
+        let mut frame = Vec::with_capacity(3 + body.len());
+        let _ = encode_frame(&body, &mut frame);
+        self.out.push_back(frame);
         self.encryptor = Some(enc);
         while let Some(m) = self.queued.pop_front() {
-            self.encrypt_into_out(&m);
+            self.encrypt_into_out(m);
         }
         self.phase = Phase::AwaitHeader(Box::new(hs));
     }
 
-    fn encrypt_into_out(&mut self, msg: &[u8]) {
-        if let Some(enc) = &mut self.encryptor {
-            encrypt_frame(enc, msg, &mut self.out);
+    fn encrypt_into_out(&mut self, msg: MessageBuf) {
+        if let Some(enc) = &mut self.encryptor
+            && let Some(frame) = seal_frame(enc, msg)
+        {
+            self.out.push_back(frame);
         }
     }
 
@@ -407,19 +420,22 @@ impl SecretStream {
         }
     }
 
-    /// Queues one message (one protomux frame). Messages sent before the handshake completes
-    /// are held and encrypted once our header is out.
+    /// Queues one message (one protomux frame), copied once into a [`MessageBuf`]; see
+    /// [`SecretStream::send_buf`].
     pub fn send(&mut self, msg: &[u8]) -> Result<(), ApiMisuse> {
-        if msg.len() > MAX_MESSAGE_LEN {
-            return Err(ApiMisuse::MessageTooLarge {
-                limit: MAX_MESSAGE_LEN,
-                got: msg.len(),
-            });
-        }
+        check_len(msg.len())?;
+        self.send_buf(MessageBuf::from_slice(msg))
+    }
+
+    /// Queues one message, encrypted where it lies in `msg` (no copy): the frame that
+    /// [`SecretStream::poll_transmit`] hands out is `msg`'s buffer. Messages sent before the
+    /// handshake completes are held and encrypted once our header is out.
+    pub fn send_buf(&mut self, msg: MessageBuf) -> Result<(), ApiMisuse> {
+        check_len(msg.len())?;
         match self.phase {
             Phase::Failed(_) => Err(ApiMisuse::Closed),
             _ if self.encryptor.is_none() => {
-                self.queued.push_back(msg.to_vec());
+                self.queued.push_back(msg);
                 Ok(())
             }
             _ => {
@@ -429,43 +445,44 @@ impl SecretStream {
         }
     }
 
-    /// [`SecretStream::send`] that appends the encrypted frame to `out` directly when nothing
-    /// else waits to go out first (saving a copy); returns the bytes appended to `out` (0 when
-    /// the message was queued for [`SecretStream::poll_transmit`]).
-    pub fn send_to(
-        &mut self,
-        now: Timestamp,
-        msg: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<usize, ApiMisuse> {
-        let direct = self.out.is_empty() && !matches!(self.phase, Phase::Failed(_));
-        match &mut self.encryptor {
-            Some(enc) if direct && msg.len() <= MAX_MESSAGE_LEN => {
-                let before = out.len();
-                encrypt_frame(enc, msg, out);
-                if let Some(k) = self.config.keep_alive {
-                    self.timers.set(Timer::KeepAlive, now + k);
-                }
-                Ok(out.len() - before)
-            }
-            _ => self.send(msg).map(|()| 0),
-        }
-    }
-
-    /// Appends the bytes to write to the transport.
+    /// Appends the next bytes to write to the transport to `out`; call until it returns
+    /// `None`.
+    ///
+    /// Each call hands out at least one whole frame. When `out` is empty the first frame's
+    /// buffer *becomes* `out` (no copy: a message from [`SecretStream::send_buf`] is written
+    /// from the buffer it was encoded in); the frames after it are gathered into the same
+    /// buffer while it stays within [`GATHER_LEN`] bytes, so small frames leave in few writes
+    /// and a larger one is never copied.
     pub fn poll_transmit(&mut self, now: Timestamp, out: &mut Vec<u8>) -> Option<Transmit> {
         self.start(now);
-        if self.out.is_empty() {
-            return None;
+        let first = self.out.pop_front()?;
+        let before = out.len();
+        if out.is_empty() {
+            *out = first;
+        } else {
+            out.extend_from_slice(&first);
         }
-        let len = self.out.len();
-        out.append(&mut self.out);
+        while let Some(next) = self.out.front() {
+            if out.len() + next.len() > GATHER_LEN {
+                break;
+            }
+            out.extend_from_slice(next);
+            self.out.pop_front();
+        }
         if let Some(k) = self.config.keep_alive
             && self.encryptor.is_some()
         {
             self.timers.set(Timer::KeepAlive, now + k);
         }
-        Some(Transmit { len })
+        Some(Transmit {
+            len: out.len() - before,
+        })
+    }
+
+    /// Whether frames wait for [`SecretStream::poll_transmit`].
+    #[must_use]
+    pub fn has_transmit(&self) -> bool {
+        !self.out.is_empty()
     }
 
     /// The next time [`SecretStream::handle_timeout`] must be called.
@@ -480,7 +497,7 @@ impl SecretStream {
             match t {
                 Timer::KeepAlive => {
                     if self.encryptor.is_some() && self.out.is_empty() {
-                        self.encrypt_into_out(&[]);
+                        self.encrypt_into_out(MessageBuf::from_slice(&[]));
                     }
                 }
                 Timer::HandshakeDeadline => {
@@ -512,18 +529,30 @@ impl SecretStream {
     }
 }
 
-/// Appends `u24le(len) || tag || ciphertext || mac` of `msg` (at most [`MAX_MESSAGE_LEN`]
-/// bytes) to `out`.
-fn encrypt_frame(enc: &mut Encryptor, msg: &[u8], out: &mut Vec<u8>) {
-    let Some(len) = u32::try_from(msg.len() + ABYTES)
+/// Refuses a message longer than [`MAX_MESSAGE_LEN`].
+fn check_len(len: usize) -> Result<(), ApiMisuse> {
+    if len > MAX_MESSAGE_LEN {
+        return Err(ApiMisuse::MessageTooLarge {
+            limit: MAX_MESSAGE_LEN,
+            got: len,
+        });
+    }
+    Ok(())
+}
+
+/// Turns `msg` (at most [`MAX_MESSAGE_LEN`] bytes) into the frame
+/// `u24le(len) || tag || ciphertext || mac` in its own buffer: the length and the tag go into
+/// its headroom, the message is encrypted where it is and the MAC is appended.
+fn seal_frame(enc: &mut Encryptor, msg: MessageBuf) -> Option<Vec<u8>> {
+    let len = u32::try_from(msg.len() + ABYTES)
         .ok()
-        .filter(|&l| l as usize <= MAX_FRAME_LEN)
-    else {
-        return;
-    };
-    out.reserve(3 + len as usize);
-    out.extend_from_slice(&len.to_le_bytes()[..3]);
-    enc.encrypt_to(msg, out);
+        .filter(|&l| l as usize <= MAX_FRAME_LEN)?;
+    let mut buf = msg.into_inner();
+    let (header, sealed) = buf.split_at_mut_checked(3)?;
+    header.copy_from_slice(&len.to_le_bytes()[..3]);
+    let mac = enc.seal(sealed);
+    buf.extend_from_slice(&mac);
+    Some(buf)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ fn h(s: &str) -> Vec<u8> {
 }
 
 fn drain(m: &mut Mux) -> Vec<Vec<u8>> {
-    std::iter::from_fn(|| m.poll_message()).collect()
+    std::iter::from_fn(|| m.poll_message().map(|b| b.to_vec())).collect()
 }
 
 fn events(m: &mut Mux) -> Vec<MuxEvent> {

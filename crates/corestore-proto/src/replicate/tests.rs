@@ -18,7 +18,7 @@ fn session(initiator: bool) -> Session {
 }
 
 fn deliver(from: &mut Peer, to: &mut Peer) -> Vec<Vec<u8>> {
-    let msgs: Vec<_> = std::iter::from_fn(|| from.poll_message()).collect();
+    let msgs: Vec<_> = std::iter::from_fn(|| from.poll_message().map(|b| b.to_vec())).collect();
     for m in &msgs {
         to.handle_message(Timestamp::ZERO, m).unwrap();
     }

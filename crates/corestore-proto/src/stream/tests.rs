@@ -203,24 +203,46 @@ fn handshake_frames_above_the_noise_limit_fail() {
 }
 
 #[test]
-fn send_to_writes_the_same_frames_in_order() {
+fn sent_buffers_become_frames_in_order() {
     let (mut a, mut b) = pair();
-    // Before the handshake `send_to` queues; afterwards it encrypts straight into `out`.
-    let mut early = Vec::new();
-    assert_eq!(a.send_to(Timestamp::ZERO, b"queued", &mut early), Ok(0));
-    assert!(early.is_empty());
+    // Before the handshake messages are queued, and sealed where they are afterwards.
+    a.send_buf(MessageBuf::from_slice(b"queued")).unwrap();
     shuttle(&mut a, &mut b, Timestamp::ZERO, 1000);
     let _ = events(&mut b);
     a.send(b"first").unwrap();
-    let mut out = Vec::new();
-    // Something is pending inside the stream: `send_to` keeps the order by queueing.
-    assert_eq!(a.send_to(Timestamp::ZERO, b"second", &mut out), Ok(0));
-    let _ = a.poll_transmit(Timestamp::ZERO, &mut out);
-    let n = a
-        .send_to(Timestamp::ZERO, &[7; 3000], &mut out)
-        .expect("open");
-    assert_eq!(n, 3 + 3000 + ABYTES);
-    b.handle_bytes(Timestamp::ZERO, &out).unwrap();
+    a.send(b"second").unwrap();
+    let big = MessageBuf::from_slice(&[7; 100_000]);
+    let ptr = big.as_ptr();
+    a.send_buf(big).unwrap();
+    a.send(b"third").unwrap();
+    assert!(a.has_transmit());
+    // Small frames are gathered into one buffer; the large one goes out alone, in the very
+    // buffer it was sent in.
+    let mut wire = Vec::new();
+    let mut buffers = Vec::new();
+    loop {
+        let mut out = Vec::new();
+        let Some(t) = a.poll_transmit(Timestamp::ZERO, &mut out) else {
+            break;
+        };
+        assert_eq!(t.len, out.len());
+        wire.extend_from_slice(&out);
+        buffers.push(out);
+    }
+    assert!(!a.has_transmit());
+    let lens: Vec<usize> = buffers.iter().map(Vec::len).collect();
+    let small = |n: usize| 3 + n + ABYTES;
+    assert_eq!(lens, vec![small(5) + small(6), small(100_000), small(5)]);
+    assert_eq!(buffers[1][MessageBuf::HEADROOM..].as_ptr(), ptr);
+    // Into a buffer that holds bytes already, frames are appended.
+    a.send(b"fourth").unwrap();
+    let mut out = b"xy".to_vec();
+    assert_eq!(
+        a.poll_transmit(Timestamp::ZERO, &mut out),
+        Some(Transmit { len: small(6) })
+    );
+    wire.extend_from_slice(&out[2..]);
+    b.handle_bytes(Timestamp::ZERO, &wire).unwrap();
     let got: Vec<Vec<u8>> = events(&mut b)
         .into_iter()
         .filter_map(|e| match e {
@@ -230,6 +252,12 @@ fn send_to_writes_the_same_frames_in_order() {
         .collect();
     assert_eq!(
         got,
-        vec![b"first".to_vec(), b"second".to_vec(), vec![7; 3000]]
+        vec![
+            b"first".to_vec(),
+            b"second".to_vec(),
+            vec![7; 100_000],
+            b"third".to_vec(),
+            b"fourth".to_vec()
+        ]
     );
 }

@@ -191,7 +191,7 @@ fn traced_session_reader_replies_match() {
                 _ => {}
             }
         }
-        sent.extend(std::iter::from_fn(|| b.poll_message()));
+        sent.extend(std::iter::from_fn(|| b.poll_message().map(|m| m.to_vec())));
     }
     assert!(core.is_some());
     let expected: Vec<&Vec<u8>> = t

@@ -332,11 +332,20 @@ impl Driver {
         Ok(())
     }
 
-    /// Moves everything the connection wants to send to the outbox.
+    /// Moves everything the connection wants to send to the outbox (each buffer as the
+    /// connection hands it out: no copy), and hands the written buffers back for reuse.
     fn flush(&mut self) {
+        for buf in self.outbox.spent() {
+            self.conn.recycle(buf);
+        }
         let now = self.now();
-        let out = self.outbox.buf();
-        while self.conn.poll_transmit(now, out).is_some() {}
+        loop {
+            let mut buf = Vec::new();
+            if self.conn.poll_transmit(now, &mut buf).is_none() {
+                break;
+            }
+            self.outbox.push(buf);
+        }
     }
 
     fn peer(&mut self) -> Option<&mut Peer> {

@@ -6,8 +6,9 @@
 //! is queued, so two peers that both write never wait on each other; back-pressure is applied
 //! on what *produces* output instead (see [`Outbox`]).
 
+use std::collections::VecDeque;
 use std::future::Future as _;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
@@ -31,16 +32,30 @@ pub(super) const HIGH_WATER: usize = 1 << 20;
 /// messages producing other output (`want`, `sync`) while not reading gets here.
 pub(super) const READ_STOP: usize = 8 << 20;
 
-/// The bytes waiting for the transport.
+/// Buffers written out that [`Outbox::spent`] keeps for the connection to reuse (the
+/// connection keeps a bounded few of them in turn).
+const SPENT_MAX: usize = 16;
+
+/// Buffers written with one vectored write, at most.
+const WRITE_SLICES: usize = 16;
+
+/// The bytes waiting for the transport: the buffers [`Connection::poll_transmit`] handed out,
+/// written from where they are (no copy into one contiguous buffer).
 ///
 /// Queued output is bounded by what produces it: remote requests are answered only below
 /// [`HIGH_WATER`] (the rest wait, up to the protocol's per-channel cap on remote requests),
 /// and above [`READ_STOP`] nothing more is read.
+///
+/// [`Connection::poll_transmit`]: corestore_proto::Connection::poll_transmit
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    buf: Vec<u8>,
-    /// How much of `buf` is written.
+    bufs: VecDeque<Vec<u8>>,
+    /// How much of the front buffer is written.
     written: usize,
+    /// Bytes queued and not yet written.
+    queued: usize,
+    /// Buffers written out, to hand back to the connection.
+    spent: Vec<Vec<u8>>,
     /// Whether bytes were written since the last flush of the transport.
     unflushed: bool,
 }
@@ -48,17 +63,39 @@ pub(super) struct Outbox {
 impl Outbox {
     /// Bytes queued and not yet written.
     pub(super) fn queued(&self) -> usize {
-        self.buf.len() - self.written
+        self.queued
     }
 
-    /// The buffer to append output to (written bytes at the front are dropped first when they
-    /// are the larger part, so the buffer stays within twice what is queued).
-    pub(super) fn buf(&mut self) -> &mut Vec<u8> {
-        if self.written > 0 && self.written >= self.buf.len() / 2 {
-            self.buf.drain(..self.written);
-            self.written = 0;
+    /// Queues `buf` behind what is queued.
+    pub(super) fn push(&mut self, buf: Vec<u8>) {
+        if !buf.is_empty() {
+            self.queued += buf.len();
+            self.bufs.push_back(buf);
         }
-        &mut self.buf
+    }
+
+    /// The buffers written out since the last call, for reuse.
+    pub(super) fn spent(&mut self) -> std::vec::Drain<'_, Vec<u8>> {
+        self.spent.drain(..)
+    }
+
+    /// Counts `n` bytes as written, retiring the buffers written whole.
+    fn advance(&mut self, mut n: usize) {
+        self.queued -= n.min(self.queued);
+        while let Some(front) = self.bufs.front() {
+            let rest = front.len().saturating_sub(self.written);
+            if n < rest {
+                self.written += n;
+                return;
+            }
+            n -= rest;
+            self.written = 0;
+            if let Some(buf) = self.bufs.pop_front()
+                && self.spent.len() < SPENT_MAX
+            {
+                self.spent.push(buf);
+            }
+        }
     }
 
     /// Writes what is queued until the transport would block.
@@ -67,17 +104,26 @@ impl Outbox {
         cx: &mut Context<'_>,
         stream: &mut S,
     ) -> Poll<io::Result<()>> {
-        while self.written < self.buf.len() {
-            let rest = self.buf.get(self.written..).unwrap_or_default();
-            let n = ready!(Pin::new(&mut *stream).poll_write(cx, rest))?;
+        while let Some(front) = self.bufs.front() {
+            let rest = front.get(self.written..).unwrap_or_default();
+            let n = if self.bufs.len() > 1 && stream.is_write_vectored() {
+                let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+                slices[0] = IoSlice::new(rest);
+                for (slice, buf) in slices.iter_mut().skip(1).zip(self.bufs.iter().skip(1)) {
+                    *slice = IoSlice::new(buf);
+                }
+                let count = self.bufs.len().min(WRITE_SLICES);
+                let slices = slices.get(..count).unwrap_or_default();
+                ready!(Pin::new(&mut *stream).poll_write_vectored(cx, slices))?
+            } else {
+                ready!(Pin::new(&mut *stream).poll_write(cx, rest))?
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.written += n;
+            self.advance(n);
             self.unflushed = true;
         }
-        self.buf.clear();
-        self.written = 0;
         if self.unflushed {
             ready!(Pin::new(&mut *stream).poll_flush(cx))?;
             self.unflushed = false;

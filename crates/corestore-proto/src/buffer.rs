@@ -1,0 +1,208 @@
+//! [`MessageBuf`]: an outgoing message laid out so the secret stream encrypts it where it is.
+//!
+//! A message for the transport becomes `u24le(len) || tag || ciphertext || mac` (spec §7.3).
+//! The mux encodes each message after [`MessageBuf::HEADROOM`] bytes kept free for the length
+//! and the tag, with room left behind it for the MAC; [`SecretStream`](crate::stream::SecretStream)
+//! writes the length, encrypts `tag || message` in place, appends the MAC, and hands that very
+//! buffer to the transport. A sent block is thus copied once on its way out: into the mux's
+//! batch (the kernel's copy aside).
+//!
+//! The transport gives the buffers back ([`Connection::recycle`](crate::Connection::recycle)),
+//! and the mux builds its next batches in them ([`Spares`]) instead of allocating (and
+//! faulting in) fresh memory for every frame.
+
+use crate::secretstream::MAC_LEN;
+
+/// An outgoing message (one protomux frame) with room around it for its encryption.
+///
+/// Dereferences to the message bytes.
+#[derive(Clone, Eq)]
+pub struct MessageBuf {
+    /// `HEADROOM` bytes, then the message; capacity for `TAILROOM` more.
+    buf: Vec<u8>,
+}
+
+impl MessageBuf {
+    /// Bytes kept free before the message: the frame's u24 length and the secretstream tag.
+    pub const HEADROOM: usize = 4;
+    /// Bytes of capacity kept free after the message: the secretstream MAC.
+    pub const TAILROOM: usize = MAC_LEN;
+
+    /// A message of `msg`'s bytes (one copy of them).
+    #[must_use]
+    pub fn from_slice(msg: &[u8]) -> Self {
+        let mut buf = with_headroom(Vec::new(), msg.len());
+        buf.extend_from_slice(msg);
+        Self { buf }
+    }
+
+    /// Wraps a buffer that starts with [`MessageBuf::HEADROOM`] bytes of headroom (as
+    /// [`with_headroom`] makes them); a shorter buffer is an empty message.
+    pub(crate) fn from_headroom_vec(mut buf: Vec<u8>) -> Self {
+        if buf.len() < Self::HEADROOM {
+            buf.resize(Self::HEADROOM, 0);
+        }
+        Self { buf }
+    }
+
+    /// The message bytes.
+    #[must_use]
+    pub fn as_slice(&self) -> &[u8] {
+        self.buf.get(Self::HEADROOM..).unwrap_or_default()
+    }
+
+    /// The whole buffer: [`MessageBuf::HEADROOM`] bytes, then the message.
+    pub(crate) fn into_inner(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// `buf` emptied, with `HEADROOM` zero bytes and capacity for a message of `len` bytes and the
+/// MAC behind it (the allocation is kept when it is large enough).
+pub(crate) fn with_headroom(mut buf: Vec<u8>, len: usize) -> Vec<u8> {
+    let need = MessageBuf::HEADROOM + len + MessageBuf::TAILROOM;
+    if buf.capacity() < need {
+        // A fresh allocation: growing the old one would copy its stale bytes.
+        buf = Vec::with_capacity(need);
+    }
+    buf.clear();
+    buf.resize(MessageBuf::HEADROOM, 0);
+    buf
+}
+
+impl From<&[u8]> for MessageBuf {
+    fn from(msg: &[u8]) -> Self {
+        Self::from_slice(msg)
+    }
+}
+
+impl std::ops::Deref for MessageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for MessageBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for MessageBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<[u8]> for MessageBuf {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl PartialEq<Vec<u8>> for MessageBuf {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl std::fmt::Debug for MessageBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MessageBuf").field(&self.as_slice()).finish()
+    }
+}
+
+/// Buffers handed back after they were written, kept for the next large messages.
+///
+/// Bounded: at most [`Spares::MAX_BYTES`] of capacity in all; smaller buffers than
+/// [`Spares::MIN_LEN`] (cheap to allocate) and larger ones than `MAX_BYTES` are dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    bufs: Vec<Vec<u8>>,
+    /// The capacity of `bufs` in all.
+    bytes: usize,
+}
+
+impl Spares {
+    /// The smallest message worth a spare buffer, and the smallest buffer kept.
+    pub(crate) const MIN_LEN: usize = 16 * 1024;
+    /// The most capacity kept (what a driver has in flight when it answers requests up to its
+    /// high-water mark, and a few batches more).
+    pub(crate) const MAX_BYTES: usize = 2 * 1024 * 1024;
+
+    /// A buffer with headroom for a message of `len` bytes: a spare one for a large message
+    /// (when one is kept), a fresh one otherwise.
+    pub(crate) fn take(&mut self, len: usize) -> Vec<u8> {
+        let spare = if len >= Self::MIN_LEN {
+            // The most recently returned buffer: the likeliest to be still in the cache.
+            self.bufs.pop()
+        } else {
+            None
+        };
+        let spare = spare.unwrap_or_default();
+        self.bytes = self.bytes.saturating_sub(spare.capacity());
+        with_headroom(spare, len)
+    }
+
+    /// Keeps `buf` for a later message, if it is worth keeping and there is room.
+    pub(crate) fn put(&mut self, mut buf: Vec<u8>) {
+        let cap = buf.capacity();
+        if cap < Self::MIN_LEN || self.bytes + cap > Self::MAX_BYTES {
+            return;
+        }
+        buf.clear();
+        self.bytes += cap;
+        self.bufs.push(buf);
+    }
+
+    /// Drops every spare buffer.
+    pub(crate) fn clear(&mut self) {
+        self.bufs = Vec::new();
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_buf_has_room_around_the_message() {
+        let m = MessageBuf::from_slice(b"hello");
+        assert_eq!(m.as_slice(), b"hello");
+        assert_eq!(m, b"hello".to_vec());
+        let inner = m.into_inner();
+        assert_eq!(&inner[..MessageBuf::HEADROOM], &[0; MessageBuf::HEADROOM]);
+        assert!(inner.capacity() >= inner.len() + MessageBuf::TAILROOM);
+        assert!(MessageBuf::from_headroom_vec(vec![1, 2]).is_empty());
+    }
+
+    #[test]
+    fn spares_are_reused_and_bounded() {
+        let mut s = Spares::default();
+        let big = s.take(100_000);
+        let ptr = big.as_ptr();
+        assert_eq!(big.len(), MessageBuf::HEADROOM);
+        s.put(big);
+        // Small messages get fresh buffers; a large one gets the spare.
+        let small = s.take(10);
+        assert_ne!(small.as_ptr(), ptr);
+        let again = s.take(50_000);
+        assert_eq!(again.as_ptr(), ptr);
+        assert_eq!(again, vec![0; MessageBuf::HEADROOM]);
+        assert_eq!(s.bytes, 0);
+        // Small buffers are not kept; capacity beyond the bound is not kept.
+        s.put(vec![0; 10]);
+        assert!(s.bufs.is_empty());
+        for _ in 0..100 {
+            s.put(Vec::with_capacity(Spares::MAX_BYTES / 4));
+        }
+        assert_eq!(s.bufs.len(), 4);
+        assert!(s.bytes <= Spares::MAX_BYTES);
+        s.put(Vec::with_capacity(Spares::MAX_BYTES + 1));
+        assert_eq!(s.bufs.len(), 4);
+        s.clear();
+        assert_eq!((s.bufs.len(), s.bytes), (0, 0));
+    }
+}
