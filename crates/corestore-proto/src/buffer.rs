@@ -58,14 +58,10 @@ impl MessageBuf {
 }
 
 /// `buf` emptied, with `HEADROOM` zero bytes and capacity for a message of `len` bytes and the
-/// MAC behind it (the allocation is kept when it is large enough).
+/// MAC behind it (the allocation is kept, and grown if it is smaller).
 pub(crate) fn with_headroom(mut buf: Vec<u8>, len: usize) -> Vec<u8> {
-    let need = MessageBuf::HEADROOM + len + MessageBuf::TAILROOM;
-    if buf.capacity() < need {
-        // A fresh allocation: growing the old one would copy its stale bytes.
-        buf = Vec::with_capacity(need);
-    }
     buf.clear();
+    buf.reserve_exact(MessageBuf::HEADROOM + len + MessageBuf::TAILROOM);
     buf.resize(MessageBuf::HEADROOM, 0);
     buf
 }

@@ -38,6 +38,8 @@
 //!   when the transport already gives message boundaries and encryption.
 //! - [`Connection`]: a secret stream with a peer on top; what a driver usually holds.
 //! - [`wire::Message`]: the ten hypercore messages.
+//! - [`buffer::MessageBuf`]: an outgoing message with room around it for its encryption, so
+//!   it is encrypted where it was encoded.
 //!
 //! # Polling order
 //!
@@ -48,7 +50,9 @@
 //! 2. drains `poll_event()` until `None`, and issues commands in response (`open_core`,
 //!    `request`, `send_data`, …);
 //! 3. drains `poll_transmit(now, &mut buf)` until `None` and writes `buf` to the transport
-//!    (commands in step 2 queue output, so transmit after handling events);
+//!    (commands in step 2 queue output, so transmit after handling events). A driver that passes
+//!    an empty `buf` to every call gets each large message in the buffer it was encoded and
+//!    encrypted in (no copy), and hands it back with `Connection::recycle` once written;
 //! 4. sleeps until `poll_timeout()` or until more input arrives, then starts again.
 //!
 //! # Example

@@ -557,3 +557,41 @@ fn send_with_matches_send_and_survives_a_wrong_length() {
         Err(ApiMisuse::UnknownChannel)
     );
 }
+
+#[test]
+fn messages_have_room_for_encryption_and_written_buffers_are_reused() {
+    let mut a = Mux::default();
+    let ch = a.open("p", None, b"").unwrap();
+    let _ = drain(&mut a);
+    let batch = |a: &mut Mux| {
+        a.cork();
+        a.send(ch, 1, &[7; 40_000]).unwrap();
+        a.send(ch, 1, &[8; 40_000]).unwrap();
+        a.uncork();
+        a.poll_message().unwrap()
+    };
+    let first = batch(&mut a);
+    let mut b = Mux::default();
+    b.handle_message(&first).unwrap();
+    // Headroom in front, room for the MAC behind.
+    let buf = first.into_inner();
+    assert_eq!(&buf[..MessageBuf::HEADROOM], &[0; MessageBuf::HEADROOM]);
+    assert!(buf.capacity() >= buf.len() + MessageBuf::TAILROOM);
+    // A buffer handed back carries the next batch, then a large single message.
+    a.recycle(buf);
+    let second = batch(&mut a).into_inner();
+    let ptr = second.as_ptr();
+    assert!(second.capacity() >= 80_000);
+    a.recycle(second);
+    a.send(ch, 1, &[9; 50_000]).unwrap();
+    let single = a.poll_message().unwrap();
+    assert_eq!(single.len(), 2 + 50_000);
+    let inner = single.into_inner();
+    assert_eq!(inner.as_ptr(), ptr);
+    assert!(inner.capacity() >= 80_000);
+    // After `release_spares` nothing is kept.
+    a.recycle(inner);
+    a.release_spares();
+    a.send(ch, 1, &[9; 50_000]).unwrap();
+    assert!(a.poll_message().unwrap().into_inner().capacity() < 80_000);
+}

@@ -1,8 +1,9 @@
 //! Replication: one driver task per stream over the sans-IO [`Connection`] (spec §6.8,
 //! §9.3–§9.10).
 //!
-//! The driver is a single task that owns the transport: it writes what
-//! [`Connection::poll_transmit`] produced, reads whatever is readable (up to 256 KiB) into
+//! The driver is a single task that owns the transport: it writes the buffers
+//! [`Connection::poll_transmit`] hands out (a batch of blocks is written from the buffer it was
+//! encoded and encrypted in; written buffers go back through [`Connection::recycle`]), reads whatever is readable (up to 256 KiB) into
 //! [`Connection::handle_bytes`], sleeps until [`Connection::poll_timeout`], and answers the
 //! events of one wake-up as one *round* with the peer corked, so a round's answers leave as a
 //! few batch frames and one write. Events:
