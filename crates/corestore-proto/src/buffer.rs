@@ -8,7 +8,7 @@
 //! batch (the kernel's copy aside).
 //!
 //! The transport gives the buffers back ([`Connection::recycle`](crate::Connection::recycle)),
-//! and the mux builds its next batches in them ([`Spares`]) instead of allocating (and
+//! and the mux builds its next batches in them (`Spares`, bounded) instead of allocating (and
 //! faulting in) fresh memory for every frame.
 
 use crate::secretstream::MAC_LEN;
