@@ -29,13 +29,13 @@ impl Blocks {
         Self { storage }
     }
 
-    /// Reads `size` bytes at `offset`. A non-empty range past the end of the file is corruption (the
-    /// tree says the bytes are there). A large range is checked against the file's length before
-    /// allocating; a small one (the common case) is read directly, a short read being the error.
-    pub(crate) fn read(&self, offset: u64, size: u64) -> Result<Vec<u8>> {
+    /// Reads `size` bytes at `offset` onto the end of `out` (left as it was on an error). A
+    /// non-empty range past the end of the file is corruption (the tree says the bytes are
+    /// there). A large range is checked against the file's length before allocating; a small
+    /// one (the common case) is read directly, a short read being the error.
+    pub(crate) fn read_append(&self, offset: u64, size: u64, out: &mut Vec<u8>) -> Result<()> {
         if size == 0 {
-            // Empty blocks occupy no bytes (and may sit past the end of the file).
-            return Ok(Vec::new());
+            return Ok(());
         }
         let past_end = || {
             Error::corrupt(
@@ -50,8 +50,8 @@ impl Blocks {
                 return Err(past_end());
             }
         }
-        match self.storage.read_to_vec(offset, size) {
-            Ok(data) => Ok(data),
+        match self.storage.read_append(offset, size, out) {
+            Ok(()) => Ok(()),
             Err(e) if e.is_out_of_bounds() => Err(past_end()),
             Err(e) => Err(e.into()),
         }

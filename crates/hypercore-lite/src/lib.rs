@@ -121,7 +121,8 @@ mod snapshot;
 pub mod tree;
 
 pub use crate::core::{
-    AppendOutcome, Applied, Core, CoreOptions, CoreStorage, Durability, ReadCheck, VerifiedBatch,
+    AppendOutcome, Applied, BlockValue, Core, CoreOptions, CoreStorage, Durability, ReadCheck,
+    VerifiedBatch,
 };
 pub use crate::error::{Error, Result, VerifyError};
 pub use crate::snapshot::Snapshot;

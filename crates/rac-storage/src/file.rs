@@ -274,6 +274,28 @@ impl Storage for FileStorage {
         }
     }
 
+    /// As [`FileStorage::read_to_vec`]: a small read skips the length check.
+    fn read_append(&self, offset: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+        self.check_open(Op::Len)?;
+        let n = match usize::try_from(len) {
+            Ok(n) if len <= UNCHECKED_READ_TO_VEC => n,
+            _ => {
+                let size = self.len()?;
+                check_read(offset, len, size)?;
+                usize::try_from(len).map_err(|_| Error::OutOfBounds { offset, len, size })?
+            }
+        };
+        let start = out.len();
+        out.resize(start + n, 0);
+        let read = out
+            .get_mut(start..)
+            .map_or(Ok(()), |dst| self.read(offset, dst));
+        if read.is_err() {
+            out.truncate(start);
+        }
+        read
+    }
+
     fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
         self.check_open(Op::Write)?;
         if data.is_empty() {

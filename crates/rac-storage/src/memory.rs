@@ -168,6 +168,17 @@ impl Storage for MemoryStorage {
         Ok(out)
     }
 
+    /// Copies from the pages onto the end of `out`, with no zero-fill first.
+    fn read_append(&self, offset: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+        self.check_open(Op::Len)?;
+        let pages = self.pages();
+        let size = pages.len;
+        check_read(offset, len, size)?;
+        let n = usize::try_from(len).map_err(|_| Error::OutOfBounds { offset, len, size })?;
+        pages.read_into(offset, n, out);
+        Ok(())
+    }
+
     fn del(&self, offset: u64, len: u64) -> Result<()> {
         self.check_open(Op::Del)?;
         let mut pages = self.pages_mut();

@@ -148,6 +148,30 @@ pub trait Storage: Send + Sync + Debug {
         self.read(offset, &mut buf)?;
         Ok(buf)
     }
+
+    /// Reads `len` bytes at `offset` onto the end of `out` (say, straight into a message being
+    /// encoded). On an error `out` is left as it was.
+    ///
+    /// The range is checked as [`read_to_vec`](Self::read_to_vec) checks it, before `out`
+    /// grows.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    fn read_append(&self, offset: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+        let size = self.len()?;
+        check_read(offset, len, size)?;
+        let n = usize::try_from(len).map_err(|_| Error::OutOfBounds { offset, len, size })?;
+        let start = out.len();
+        out.resize(start + n, 0);
+        let read = out
+            .get_mut(start..)
+            .map_or(Ok(()), |dst| self.read(offset, dst));
+        if read.is_err() {
+            out.truncate(start);
+        }
+        read
+    }
 }
 
 /// Checks that `[offset, offset + len)` lies inside a storage of `size` bytes.
@@ -211,6 +235,9 @@ macro_rules! forward_storage {
             }
             fn read_to_vec(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
                 (**self).read_to_vec(offset, len)
+            }
+            fn read_append(&self, offset: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+                (**self).read_append(offset, len, out)
             }
         }
     )*};

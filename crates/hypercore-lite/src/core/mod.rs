@@ -22,7 +22,7 @@ use crate::oplog::Oplog;
 use crate::tree::flat::NodeIndex;
 use crate::tree::{MerkleTree, NodeSource, byte_offset};
 
-pub use replicate::{Applied, VerifiedBatch};
+pub use replicate::{Applied, BlockValue, VerifiedBatch};
 
 /// When an acknowledged mutation becomes durable (see the crate docs, "Durability").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -512,6 +512,13 @@ impl Core {
     /// Reads a block known to be in the tree, checking it against its leaf unless this open
     /// already saw its bytes match (see [`ReadCheck`]).
     pub(crate) fn read_block(&self, index: u64) -> Result<Vec<u8>> {
+        let mut value = Vec::new();
+        self.read_block_append(index, &mut value)?;
+        Ok(value)
+    }
+
+    /// [`Core::read_block`] onto the end of `out` (left as it was on an error).
+    pub(crate) fn read_block_append(&self, index: u64, out: &mut Vec<u8>) -> Result<()> {
         let leaf_index = NodeIndex::leaf(index);
         let leaf = self.tree.require(leaf_index)?;
         let check = self.read_check == ReadCheck::Always || !self.bitfield.is_checked(index);
@@ -525,9 +532,12 @@ impl Core {
             Some(l) if l.epoch == epoch && l.index.checked_add(1) == Some(index) => l.end,
             _ => byte_offset(&self.tree, &self.tree.state, leaf_index)?,
         };
-        let value = self.blocks.read(offset, leaf.size)?;
+        let start = out.len();
+        self.blocks.read_append(offset, leaf.size, out)?;
         if check {
-            if corestore_keys::hash::leaf(&value) != leaf.hash {
+            let value = out.get(start..).unwrap_or_default();
+            if corestore_keys::hash::leaf(value) != leaf.hash {
+                out.truncate(start);
                 return Err(Error::corrupt(
                     "data",
                     offset,
@@ -543,7 +553,7 @@ impl Core {
             index,
             end: offset.saturating_add(leaf.size),
         });
-        Ok(value)
+        Ok(())
     }
 
     /// Finds the block holding byte `bytes`: `(block index, offset within the block)`. A

@@ -14,6 +14,45 @@ use crate::tree::flat::NodeIndex;
 use crate::tree::proof::{self, BlockRequest, Proof, Request, Verified};
 use crate::tree::{NodeSource, Overlaid, TreeState, brings, byte_offset};
 
+/// The value of the block a proof from [`Core::proof_deferred`] carries, not read yet.
+#[derive(Debug)]
+#[must_use]
+pub struct BlockValue<'a> {
+    core: &'a Core,
+    index: u64,
+    len: u64,
+}
+
+impl BlockValue<'_> {
+    /// The block's index.
+    #[must_use]
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The value's length in bytes.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the value is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads the value onto the end of `out`, checked against its leaf as [`Core::get`]
+    /// checks a block; on an error `out` is left as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`], [`Error::Storage`].
+    pub fn read_append(self, out: &mut Vec<u8>) -> Result<()> {
+        self.core.read_block_append(self.index, out)
+    }
+}
+
 /// A proof that verified against the core's state at the time, ready for [`Core::apply`].
 ///
 /// It records the length and fork it was verified against; applying it after the core
@@ -89,6 +128,27 @@ impl Core {
     /// [`Error::InvalidRequest`] for a request no honest peer sends (JavaScript peers close
     /// the stream), [`Error::Corrupt`], [`Error::Storage`], [`Error::Poisoned`].
     pub fn proof(&self, request: &Request) -> Result<Option<Proof>> {
+        let Some((mut proof, value)) = self.proof_deferred(request)? else {
+            return Ok(None);
+        };
+        if let (Some(block), Some(value)) = (proof.block.as_mut(), value) {
+            value.read_append(&mut block.value)?;
+        }
+        Ok(Some(proof))
+    }
+
+    /// [`Core::proof`] that leaves the block's value out (`block.value` is empty) for the
+    /// caller to read where it wants it, say straight into the message being encoded
+    /// ([`BlockValue::read_append`]), instead of into a vector of its own first. Borrows the
+    /// core: read the value before changing it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::proof`].
+    pub fn proof_deferred(
+        &self,
+        request: &Request,
+    ) -> Result<Option<(Proof, Option<BlockValue<'_>>)>> {
         self.check_poisoned()?;
         if request.fork != self.fork() {
             return Ok(None);
@@ -104,13 +164,18 @@ impl Core {
             Err(Error::NodeNotAvailable { .. }) => return Ok(None),
             other => other?,
         };
-        if let Some(block) = proof.block.as_mut() {
-            block.value = self.read_block(block.index)?;
-        }
+        let value = match &proof.block {
+            Some(block) => Some(BlockValue {
+                core: self,
+                index: block.index,
+                len: self.tree.require(NodeIndex::leaf(block.index))?.size,
+            }),
+            None => None,
+        };
         if request.manifest && !self.compat {
             proof.manifest = self.header.manifest.clone();
         }
-        Ok(Some(proof))
+        Ok(Some((proof, value)))
     }
 
     /// Verifies `proof` against the current state. Pure: no storage is read or written (the

@@ -84,6 +84,28 @@ fn reads_past_the_end_are_out_of_bounds() {
 }
 
 #[test]
+fn read_append_appends_or_leaves_the_buffer_alone() {
+    each(|f| {
+        let s = open(f, "data");
+        s.write(0, b"hello world").unwrap();
+        let mut out = b"> ".to_vec();
+        s.read_append(6, 5, &mut out).unwrap();
+        assert_eq!(out, b"> world", "{}", f.name);
+        s.read_append(0, 0, &mut out).unwrap();
+        assert_eq!(out, b"> world", "{}", f.name);
+        for (offset, len) in [(0, u64::MAX), (8, 4), (u64::MAX, 1)] {
+            let err = s.read_append(offset, len, &mut out).unwrap_err();
+            assert!(
+                matches!(err, Error::OutOfBounds { size: 11, .. }),
+                "{}: {err:?}",
+                f.name
+            );
+            assert_eq!(out, b"> world", "{}", f.name);
+        }
+    });
+}
+
+#[test]
 fn read_to_vec_refuses_absurd_lengths_before_allocating() {
     each(|f| {
         let s = open(f, "data");
