@@ -169,6 +169,14 @@ pub enum ApiMisuse {
     /// The per-peer inflight request limit is reached; retry after a reply arrives.
     #[error("inflight request limit {0} reached")]
     TooManyRequests(usize),
+    /// A block value read for `Peer::send_data_with` was not the announced length.
+    #[error("block value of {got} bytes, {expected} announced")]
+    ValueLength {
+        /// The length announced.
+        expected: usize,
+        /// The length read.
+        got: usize,
+    },
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! written carry the next large messages and batches (a bounded few are kept).
 
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 
 use corestore_keys::compact::Encoder;
 
@@ -340,8 +341,6 @@ impl Mux {
         Ok(())
     }
 
-    /// Refuses an item of `item_len` bytes that would not fit one message on its own
-    /// (`uint lid || item`).
     /// Sends one message whose payload `encode` writes straight into the corked batch (no
     /// buffer in between); `len` is the payload's exact length. Should `encode` write another
     /// length, the item is taken back and sent from a buffer instead, so the batch stays
@@ -351,8 +350,27 @@ impl Mux {
         channel: ChannelId,
         message_type: u64,
         len: usize,
-        encode: impl Fn(&mut Encoder),
+        encode: impl FnOnce(&mut Encoder),
     ) -> Result<(), ApiMisuse> {
+        let sent = self.try_send_with(channel, message_type, len, |o| {
+            encode(o);
+            Ok::<(), Infallible>(())
+        })?;
+        match sent {
+            Ok(()) => Ok(()),
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Mux::send_with`] whose `encode` can fail (say, reading the bytes it writes): then
+    /// nothing is sent, what it wrote is taken back, and its error is returned as `Ok(Err(_))`.
+    pub fn try_send_with<E>(
+        &mut self,
+        channel: ChannelId,
+        message_type: u64,
+        len: usize,
+        encode: impl FnOnce(&mut Encoder) -> Result<(), E>,
+    ) -> Result<Result<(), E>, ApiMisuse> {
         if !matches!(self.local.get(slot(channel.0)), Some(Some(_))) {
             return Err(ApiMisuse::UnknownChannel);
         }
@@ -364,10 +382,13 @@ impl Mux {
                 .take(uint_len(lid) + uint_len(message_type) + len);
             let mut msg = Encoder::from_vec(buf);
             msg.uint(lid).uint(message_type);
-            encode(&mut msg);
+            if let Err(e) = encode(&mut msg) {
+                self.spares.put(msg.into_vec());
+                return Ok(Err(e));
+            }
             self.out
                 .push_back(MessageBuf::from_headroom_vec(msg.into_vec()));
-            return Ok(());
+            return Ok(Ok(()));
         }
         let item_len = uint_len(message_type) + len;
         self.make_room(item_len);
@@ -376,20 +397,26 @@ impl Mux {
         let mut enc = self.begin_item(lid, item_len);
         enc.uint(message_type);
         let start = enc.len();
-        encode(&mut enc);
+        let encoded = encode(&mut enc);
         let wrote = enc.len() - start;
         self.batch = enc.into_vec();
-        if wrote == len {
+        if encoded.is_ok() && wrote == len {
             self.end_item(lid, item_len);
-            return Ok(());
+            return Ok(Ok(()));
         }
-        // Not the announced length: take the item back and send what was encoded.
-        let payload = self.batch.get(start..).unwrap_or_default().to_vec();
+        // Failed, or not the announced length: take the item back (and send what was encoded).
+        let payload = encoded
+            .is_ok()
+            .then(|| self.batch.get(start..).unwrap_or_default().to_vec());
         self.batch.truncate(before);
         (self.batch_items, self.batch_prev) = (items, prev);
+        if let Err(e) = encoded {
+            return Ok(Err(e));
+        }
+        let payload = payload.unwrap_or_default();
         self.check_len(lid, uint_len(message_type) + payload.len())?;
         self.write(lid, Some(message_type), &payload);
-        Ok(())
+        Ok(Ok(()))
     }
 
     fn check_len(&self, lid: u64, item_len: usize) -> Result<(), ApiMisuse> {
@@ -803,6 +830,8 @@ impl Mux {
         let cost = item_len + BATCH_ITEM_OVERHEAD;
         let mut enc;
         if self.batch_items == 0 {
+            // A buffer left by an item taken back goes back to the spares.
+            self.spares.put(std::mem::take(&mut self.batch));
             // Channel 0, type 0 (batch), then the first channel id.
             self.batch_first = lid;
             let reserve = BATCH_RESERVE.max(self.last_batch).max(BATCH_HEADER + cost);

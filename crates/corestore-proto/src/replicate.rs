@@ -40,6 +40,8 @@ use std::time::Duration;
 use channel::{CoreChannel, Inflight};
 pub use channel::{CoreState, RemoteState};
 
+use corestore_keys::compact::Encoder;
+
 use crate::buffer::MessageBuf;
 use crate::error::{ApiMisuse, ProtocolError};
 use crate::idhash::IdMap;
@@ -493,6 +495,88 @@ impl Peer {
         Ok(true)
     }
 
+    /// [`Peer::send_data`] whose block value `read_value` appends to the message as it is
+    /// encoded (straight into the corked batch, say from storage), instead of coming from
+    /// `data.block.value` (which is ignored): `value_len` is the value's length, and
+    /// `read_value` must append exactly that many bytes to the vector it is given.
+    ///
+    /// Returns `Ok(Ok(true))` once sent, `Ok(Ok(false))` (`read_value` not called) if the
+    /// remote cancelled the request, and `Ok(Err(e))` if `read_value` failed with `e`: nothing
+    /// was sent and the request can still be answered (with `noData`, say). Without a block
+    /// this is [`Peer::send_data`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Peer::send_data`]; [`ApiMisuse::ValueLength`] if `read_value` appended another
+    /// length (nothing is sent).
+    pub fn send_data_with<E>(
+        &mut self,
+        core: CoreId,
+        mut data: Data,
+        value_len: usize,
+        read_value: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<Result<bool, E>, ApiMisuse> {
+        let c = self.cores.get(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        let request = data.request;
+        if request != 0 && !c.remote_requests.contains(&request) {
+            return Ok(Ok(false));
+        }
+        let ch = c.channel;
+        if self.failed.is_some() {
+            return Err(ApiMisuse::Closed);
+        }
+        if data.block.is_none() {
+            return self.send_data(core, data).map(Ok);
+        }
+        let Some(len) = data.encoded_len_with_value(value_len) else {
+            // With a manifest the length is known only once encoded: read the value first.
+            let mut value = Vec::with_capacity(value_len);
+            if let Err(e) = read_value(&mut value) {
+                return Ok(Err(e));
+            }
+            if value.len() != value_len {
+                return Err(ApiMisuse::ValueLength {
+                    expected: value_len,
+                    got: value.len(),
+                });
+            }
+            if let Some(b) = data.block.as_mut() {
+                b.value = value;
+            }
+            return self.send_data(core, data).map(Ok);
+        };
+        // The value is read where it goes: into the message (the corked batch), after its
+        // length prefix.
+        let mut failed = None;
+        let sent = self.mux.try_send_with(ch, DATA_TYPE, len, |o| {
+            data.encode_with_value(o, |o| {
+                o.uint(value_len as u64);
+                let mut buf = std::mem::take(o).into_vec();
+                let start = buf.len();
+                match read_value(&mut buf) {
+                    Ok(()) if buf.len() - start == value_len => {}
+                    Ok(()) => failed = Some(ValueFailure::Length(buf.len() - start)),
+                    Err(e) => failed = Some(ValueFailure::Read(e)),
+                }
+                *o = Encoder::from_vec(buf);
+            });
+            failed.take().map_or(Ok(()), Err)
+        })?;
+        match sent {
+            Ok(()) => {
+                if let Some(c) = self.cores.get_mut(&core) {
+                    c.remote_requests.remove(&request);
+                }
+                Ok(Ok(true))
+            }
+            Err(ValueFailure::Read(e)) => Ok(Err(e)),
+            Err(ValueFailure::Length(got)) => Err(ApiMisuse::ValueLength {
+                expected: value_len,
+                got,
+            }),
+        }
+    }
+
     /// Answers a remote request with `noData`. Returns `Ok(false)` if it was cancelled.
     pub fn send_no_data(&mut self, core: CoreId, request: u64) -> Result<bool, ApiMisuse> {
         let c = self.cores.get(&core).ok_or(ApiMisuse::UnknownChannel)?;
@@ -932,6 +1016,17 @@ impl Peer {
         }
         Ok(())
     }
+}
+
+/// The message type of `data` (as [`Message::message_type`] gives it).
+const DATA_TYPE: u64 = 3;
+
+/// Why [`Peer::send_data_with`] sent nothing.
+enum ValueFailure<E> {
+    /// The value could not be read.
+    Read(E),
+    /// The value read had this length, not the announced one.
+    Length(usize),
 }
 
 /// Whether `data` answers `req` (spec §9.7 step 1).

@@ -232,6 +232,25 @@ pub struct Data {
     pub manifest: Option<Manifest>,
 }
 
+impl Data {
+    /// The exact length of this `data` message's payload when its block value is `value_len`
+    /// bytes instead of `block.value` (`None` with a manifest: its length is not known without
+    /// encoding it).
+    #[must_use]
+    pub fn encoded_len_with_value(&self, value_len: usize) -> Option<usize> {
+        self.manifest
+            .is_none()
+            .then(|| data_len_with(self, value_len))
+    }
+
+    /// Writes the payload as [`Message::encode_with`] does, the block value (its length prefix
+    /// included) written by `value` instead of taken from `block.value` (`value` is not called
+    /// without a block).
+    pub fn encode_with_value(&self, o: &mut Encoder, value: impl FnOnce(&mut Encoder)) {
+        encode_data_with(self, o, value);
+    }
+}
+
 /// `noData` (type 4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoData {
@@ -546,6 +565,11 @@ fn nodes(r: &mut Reader<'_>) -> Result<Vec<Node>, DecodeError> {
 
 /// The encoded length of `m` without its manifest.
 fn data_len(m: &Data) -> usize {
+    data_len_with(m, m.block.as_ref().map_or(0, |b| b.value.len()))
+}
+
+/// [`data_len`] with a block value of `value_len` bytes.
+fn data_len_with(m: &Data, value_len: usize) -> usize {
     let nodes = |n: &[Node]| {
         uint_len(n.len() as u64)
             + n.iter()
@@ -556,7 +580,7 @@ fn data_len(m: &Data) -> usize {
     // The flags take one byte (five bits).
     let mut len = 1 + uint_len(m.request) + uint_len(m.fork);
     if let Some(b) = &m.block {
-        len += uint_len(b.index) + buffer(&b.value) + nodes(&b.nodes);
+        len += uint_len(b.index) + uint_len(value_len as u64) + value_len + nodes(&b.nodes);
     }
     if let Some(h) = &m.hash {
         len += uint_len(h.index) + nodes(&h.nodes);
@@ -575,6 +599,15 @@ fn data_len(m: &Data) -> usize {
 }
 
 fn encode_data(m: &Data, o: &mut Encoder) {
+    encode_data_with(m, o, |o| {
+        if let Some(b) = &m.block {
+            o.buffer(&b.value);
+        }
+    });
+}
+
+/// [`encode_data`] with the block value (length prefix included) written by `value`.
+fn encode_data_with(m: &Data, o: &mut Encoder, value: impl FnOnce(&mut Encoder)) {
     let flags = u64::from(m.block.is_some())
         | u64::from(m.hash.is_some()) << 1
         | u64::from(m.seek.is_some()) << 2
@@ -582,7 +615,8 @@ fn encode_data(m: &Data, o: &mut Encoder) {
         | u64::from(m.manifest.is_some()) << 4;
     o.uint(flags).uint(m.request).uint(m.fork);
     if let Some(b) = &m.block {
-        o.uint(b.index).buffer(&b.value);
+        o.uint(b.index);
+        value(o);
         write_nodes(o, &b.nodes);
     }
     if let Some(h) = &m.hash {

@@ -418,3 +418,105 @@ fn replies_refused_by_the_mux_leave_the_remote_request_answerable() {
         "{ev:?}"
     );
 }
+
+#[test]
+fn data_with_a_value_read_into_the_message_is_data() {
+    let (mut a, mut b, ca, cb, _, _) = opened();
+    let _ = (events(&mut a), events(&mut b));
+    let spec = |index| RequestSpec {
+        block: Some(RequestBlock { index, nodes: 0 }),
+        ..RequestSpec::default()
+    };
+    let value = vec![5u8; 3000];
+    let data = |request, value: Vec<u8>| Data {
+        request,
+        block: Some(wire::DataBlock {
+            index: 2,
+            value,
+            nodes: vec![wire::Node {
+                index: 5,
+                size: 6000,
+                hash: [9; 32],
+            }],
+        }),
+        ..Data::default()
+    };
+    for corked in [false, true] {
+        let ids: Vec<u64> = (0..5)
+            .map(|_| b.request(Timestamp::ZERO, cb, spec(2)).unwrap())
+            .collect();
+        deliver(&mut b, &mut a);
+        let _ = events(&mut a);
+        if corked {
+            a.cork();
+        }
+        // A failed read sends nothing and leaves the request answerable.
+        assert_eq!(
+            a.send_data_with(ca, data(ids[0], Vec::new()), 3000, |_| Err("gone")),
+            Ok(Err("gone"))
+        );
+        // A read of another length is refused, nothing sent.
+        assert_eq!(
+            a.send_data_with(ca, data(ids[0], Vec::new()), 3000, |out| {
+                out.extend_from_slice(&[1; 10]);
+                Ok::<_, ()>(())
+            }),
+            Err(ApiMisuse::ValueLength {
+                expected: 3000,
+                got: 10
+            })
+        );
+        // The value read into the message: the same bytes as `send_data`.
+        assert_eq!(
+            a.send_data_with(ca, data(ids[0], vec![1; 7]), 3000, |out| {
+                out.extend_from_slice(&value);
+                Ok::<_, ()>(())
+            }),
+            Ok(Ok(true))
+        );
+        assert_eq!(a.send_data(ca, data(ids[1], value.clone())), Ok(true));
+        // Answered already: nothing is read.
+        assert_eq!(
+            a.send_data_with(ca, data(ids[0], Vec::new()), 3000, |_| Err(())),
+            Ok(Ok(false))
+        );
+        // With a manifest the value is read first, then sent as `send_data`.
+        let mut with_manifest = data(ids[2], Vec::new());
+        with_manifest.manifest = Some(wire::Manifest::default());
+        assert_eq!(
+            a.send_data_with(ca, with_manifest, 3000, |out| {
+                out.extend_from_slice(&value);
+                Ok::<_, ()>(())
+            }),
+            Ok(Ok(true))
+        );
+        if corked {
+            a.uncork();
+        }
+        let sent = deliver(&mut a, &mut b);
+        if !corked {
+            // Both data messages are the same bytes but for the request id.
+            let big: Vec<&Vec<u8>> = sent.iter().filter(|m| m.len() > 3000).collect();
+            assert_eq!(big.len(), 3);
+            assert_eq!(big[0].len(), big[1].len());
+        }
+        let got: Vec<Data> = events(&mut b)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Data { data, .. } => Some(*data),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got.len(), 3, "corked: {corked}");
+        assert_eq!(got[0], data(ids[0], value.clone()));
+        assert_eq!(got[1], data(ids[1], value.clone()));
+        assert_eq!(got[2].block, data(ids[2], value.clone()).block);
+        // Cancelled meanwhile: nothing read; the rest answered so the next round starts clean.
+        for &id in &ids[3..] {
+            let _ = a.send_no_data(ca, id);
+        }
+        deliver(&mut a, &mut b);
+        let _ = events(&mut b);
+    }
+    assert_eq!(DATA_TYPE, Message::Data(Box::default()).message_type());
+}

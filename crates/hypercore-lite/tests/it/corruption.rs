@@ -289,3 +289,58 @@ fn appended_blocks_are_trusted_only_under_read_check_once() {
         }
     }
 }
+
+/// `proof_deferred` is `proof` with the block value read by the caller, onto the end of its
+/// buffer and checked as `get` checks it: a damaged block fails and leaves the buffer alone.
+#[test]
+fn deferred_block_values_are_read_checked_where_the_caller_wants_them() {
+    use hypercore_lite::{BlockRequest, Request};
+    let storage = CoreStorage::memory();
+    let options = CoreOptions::new().key_pair(test_key_pair());
+    let mut core = Core::open_storage(storage.clone(), options.clone()).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 100]).collect();
+    core.append_batch(&blocks).unwrap();
+    core.flush().unwrap();
+    drop(core);
+    let core = Core::open_storage(storage.clone(), options).unwrap();
+    let request = |index| Request {
+        fork: core.fork(),
+        block: Some(BlockRequest { index, nodes: 0 }),
+        ..Request::default()
+    };
+    let (proof, value) = core.proof_deferred(&request(1)).unwrap().unwrap();
+    let value = value.unwrap();
+    assert_eq!((value.index(), value.len()), (1, 100));
+    assert!(proof.block.as_ref().unwrap().value.is_empty());
+    let mut out = b"head".to_vec();
+    value.read_append(&mut out).unwrap();
+    assert_eq!(&out[4..], &blocks[1][..]);
+    let mut whole = proof;
+    whole.block.as_mut().unwrap().value = out[4..].to_vec();
+    assert_eq!(Some(whole), core.proof(&request(1)).unwrap());
+    // Block 2 damaged before its first read.
+    flip_data_byte(&storage, 250);
+    let (_, value) = core.proof_deferred(&request(2)).unwrap().unwrap();
+    let mut out = b"head".to_vec();
+    assert!(matches!(
+        value.unwrap().read_append(&mut out),
+        Err(Error::Corrupt { file: "data", .. })
+    ));
+    assert_eq!(out, b"head");
+    // No block asked for: no value.
+    let upgrade_only = Request {
+        fork: core.fork(),
+        upgrade: Some(hypercore_lite::UpgradeRequest {
+            start: 0,
+            length: 4,
+        }),
+        ..Request::default()
+    };
+    assert!(
+        core.proof_deferred(&upgrade_only)
+            .unwrap()
+            .unwrap()
+            .1
+            .is_none()
+    );
+}

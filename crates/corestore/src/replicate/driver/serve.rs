@@ -14,6 +14,16 @@ use crate::core::CoreEvent;
 use crate::error::{Error, Result};
 use crate::replicate::convert;
 
+/// What became of a request [`Driver::answer`] answered under the core's lock.
+enum Served {
+    /// The proof went out; with a block, its index and length.
+    Proof(Option<(u64, u64)>),
+    /// It is answered with `noData`.
+    NoData,
+    /// Nothing was sent (cancelled meanwhile, or refused by the mux).
+    Not,
+}
+
 /// Longest run of blocks announced in answer to one `want`.
 const WANT_SCAN: u64 = 1 << 16;
 
@@ -42,35 +52,54 @@ impl Driver {
             return Ok(());
         }
         let lite = convert::request_from_wire(request);
-        let proof = core.with(|c| {
+        // The proof is built and sent under the core's lock: its block is read from storage
+        // straight into the message (the corked batch), with no vector of its own between.
+        let conn = &mut self.conn;
+        let served = core.with(|c| {
             // hypercore answers a hash request beyond its length with `noData` (its tree
             // lookup fails with a plain error, not a `HypercoreError`).
             if let Some(h) = request.hash
                 && request.fork == c.fork()
                 && NodeIndex(h.index).right_span() >= NodeIndex::leaf(c.length())
             {
-                return Ok(None);
+                return Ok(Served::NoData);
             }
-            Ok(c.proof(&lite)?)
+            let Some((proof, value)) = c.proof_deferred(&lite)? else {
+                return Ok(Served::NoData);
+            };
+            let Some(peer) = conn.peer() else {
+                return Ok(Served::Not);
+            };
+            let data = convert::data_from_proof(request.id, proof);
+            let Some(value) = value else {
+                let sent = peer.send_data(id, data);
+                return Ok(if sent == Ok(true) {
+                    Served::Proof(None)
+                } else {
+                    Served::Not
+                });
+            };
+            let (index, bytes) = (value.index(), value.len());
+            let len = usize::try_from(bytes).unwrap_or(usize::MAX);
+            match peer.send_data_with(id, data, len, |out| value.read_append(out)) {
+                Ok(Ok(true)) => Ok(Served::Proof(Some((index, bytes)))),
+                Ok(Ok(false)) | Err(_) => Ok(Served::Not),
+                Ok(Err(e)) => Err(e.into()),
+            }
         });
         let Some(peer) = self.conn.peer() else {
             return Ok(());
         };
         let mut sent = 0;
-        match proof {
-            Ok(Some(proof)) => {
-                let upload = proof
-                    .block
-                    .as_ref()
-                    .map(|b| (b.index, b.value.len() as u64));
-                if let Ok(true) = peer.send_data(id, convert::data_from_proof(request.id, proof))
-                    && let Some((index, bytes)) = upload
-                {
+        match served {
+            Ok(Served::Proof(upload)) => {
+                if let Some((index, bytes)) = upload {
                     core.emit(CoreEvent::Upload { index, bytes });
                     sent = usize::try_from(bytes).unwrap_or(usize::MAX);
                 }
             }
-            Ok(None) => {
+            Ok(Served::Not) => {}
+            Ok(Served::NoData) => {
                 let _ = peer.send_no_data(id, request.id);
             }
             Err(Error::Core(hypercore_lite::Error::InvalidRequest(reason))) => {
