@@ -12,7 +12,8 @@
 //!   or stored (opened with `create: false`), else the channel is rejected;
 //! * `Request`: the proof is built by `hypercore-lite` in a short synchronous call under the
 //!   core's mutex (storage calls are page-cache I/O; a `spawn_blocking` hop per block would
-//!   cost more than the work) and sent with `send_data`, or `noData`;
+//!   cost more than the work) and sent with `send_data_with`, which reads the block from storage
+//!   straight into the corked batch (`Core::proof_deferred`), or `noData`;
 //! * `Data`: verified on arrival; proofs of a single block are stored together at the end of
 //!   the round (one `Core::apply_batch` per core), any other proof first stores those and then
 //!   itself, so proofs are applied in arrival order; at the end of the round every waiting session
