@@ -346,6 +346,13 @@ enum Op {
         core: u8,
         data: DataMsg,
     },
+    /// `send_data_with`: the block value read into the message (0), a failed read (1), or a
+    /// read of the wrong length (2).
+    SendDataWith {
+        core: u8,
+        data: DataMsg,
+        read: u8,
+    },
     SendNoData {
         core: u8,
         request: Num,
@@ -653,6 +660,30 @@ impl Harness {
             Op::SendData { core, data } => {
                 if let Some(c) = self.core(*core) {
                     let _ = self.peer.send_data(c, data.build());
+                }
+            }
+            Op::SendDataWith { core, data, read } => {
+                if let Some(c) = self.core(*core) {
+                    let mut d = data.build();
+                    let value = d
+                        .block
+                        .as_mut()
+                        .map(|b| std::mem::take(&mut b.value))
+                        .unwrap_or_default();
+                    let _ = self
+                        .peer
+                        .send_data_with(c, d, value.len(), |out| match read % 3 {
+                            0 => {
+                                out.extend_from_slice(&value);
+                                Ok(())
+                            }
+                            1 => Err(()),
+                            _ => {
+                                out.extend_from_slice(&value);
+                                out.push(0);
+                                Ok(())
+                            }
+                        });
                 }
             }
             Op::SendNoData { core, request } => {
