@@ -228,7 +228,7 @@ fn data() -> impl Strategy<Value = Data> {
             (safe(), prop::collection::vec(any::<u8>(), 0..40), nodes()).prop_map(
                 |(index, value, nodes)| DataBlock {
                     index,
-                    value,
+                    value: value.into(),
                     nodes,
                 },
             ),
