@@ -124,7 +124,7 @@ impl DataMsg {
             fork: u64::from(self.fork),
             block: self.block.as_ref().map(|(index, value)| DataBlock {
                 index: index.get(),
-                value: value.clone(),
+                value: value.clone().into(),
                 nodes: nodes(),
             }),
             hash: self.hash.map(|index| DataHash {

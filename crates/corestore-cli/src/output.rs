@@ -19,15 +19,23 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Prints `report` on stdout: its `Display` form, or one line of JSON with `--json`.
+    ///
+    /// The report is formatted first and written with one write: a reader that stops after
+    /// the line it waited for (`serve`'s `listening on`) cannot make a later line of the same
+    /// report fail.
     pub(crate) fn emit<R: Serialize + Display>(&self, report: &R) -> Result<()> {
-        let mut out = std::io::stdout().lock();
-        if self.json {
-            serde_json::to_writer(&mut out, report).context("cannot encode the JSON output")?;
-            writeln!(out).context("cannot write to stdout")?;
+        let text = if self.json {
+            let mut line =
+                serde_json::to_string(report).context("cannot encode the JSON output")?;
+            line.push('\n');
+            line
         } else {
-            write!(out, "{report}").context("cannot write to stdout")?;
-        }
-        out.flush().context("cannot write to stdout")
+            report.to_string()
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write to stdout")
     }
 }
 

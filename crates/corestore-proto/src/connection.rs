@@ -125,8 +125,10 @@ impl Connection {
                 }
                 StreamEvent::Message(m) => {
                     if let Some(p) = &mut self.peer {
-                        let r = p.handle_message(now, &m);
-                        self.stream.recycle(m);
+                        // Block values of `data` messages are slices of the frame, not copies.
+                        let m = m.into_shared();
+                        let r = p.handle_shared(now, &m);
+                        self.stream.recycle_shared(m);
                         self.drain_peer();
                         if let Err(e) = r {
                             self.close(e.clone());

@@ -12,8 +12,9 @@ pub const MAX_FRAME_LEN: usize = 0xff_ffff;
 
 /// The most a [`FrameDecoder`] reserves for a body up front beyond the bytes at hand; the buffer
 /// grows only as the body's bytes arrive, so memory follows what the peer actually sent, not
-/// what it announced.
-pub const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+/// what it announced. Large enough for a whole batch frame of answers (128 KiB and a bit), so
+/// such a frame arriving over several reads is received without growing (copying) its buffer.
+pub const INITIAL_BODY_CAPACITY: usize = 256 * 1024;
 
 /// Appends one frame (`u24le(len) || body`) to `out`.
 ///

@@ -32,6 +32,7 @@ mod availability;
 mod channel;
 mod deadlines;
 
+use bytes::Bytes;
 use std::collections::{BTreeSet, VecDeque};
 
 use deadlines::Deadlines;
@@ -541,7 +542,7 @@ impl Peer {
                 });
             }
             if let Some(b) = data.block.as_mut() {
-                b.value = value;
+                b.value = value.into();
             }
             return self.send_data(core, data).map(Ok);
         };
@@ -673,13 +674,25 @@ impl Peer {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self.dispatch(msg);
+        let r = self.dispatch(msg, None);
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// [`Peer::handle_message`] of a message held as shared bytes: the block values of its
+    /// `data` messages are slices of `msg` instead of copies (the caller's buffer is freed
+    /// once they are dropped).
+    pub fn handle_shared(&mut self, now: Timestamp, msg: &Bytes) -> Result<(), ProtocolError> {
+        let _ = now;
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = self.dispatch(msg, Some(msg));
         r.map_err(|e| self.fail(e))
     }
 
     /// Handles the items of one message in order, each message borrowed from `msg` (no copy
-    /// of its payload).
-    fn dispatch(&mut self, msg: &[u8]) -> Result<(), ProtocolError> {
+    /// of its payload); `owner`: `msg` as shared bytes, if it is.
+    fn dispatch(&mut self, msg: &[u8], owner: Option<&Bytes>) -> Result<(), ProtocolError> {
         let mut incoming = Incoming::new(msg);
         loop {
             let item = self.mux.next_incoming(&mut incoming)?;
@@ -689,7 +702,7 @@ impl Peer {
                 return Ok(());
             };
             if let Some(&core) = self.by_channel.get(&m.channel) {
-                self.on_message(core, m.message_type, m.payload)?;
+                self.on_message(core, m.message_type, m.payload, owner)?;
             }
         }
     }
@@ -842,7 +855,7 @@ impl Peer {
                     payload,
                 } => {
                     if let Some(&core) = self.by_channel.get(&channel) {
-                        self.on_message(core, message_type, &payload)?;
+                        self.on_message(core, message_type, &payload, None)?;
                     }
                 }
             }
@@ -892,6 +905,7 @@ impl Peer {
         core: CoreId,
         message_type: u64,
         payload: &[u8],
+        owner: Option<&Bytes>,
     ) -> Result<(), ProtocolError> {
         // Types beyond the known ones are ignored, as protomux does (forward compatibility).
         // A known message that does not decode, including an unknown hash, signer or manifest
@@ -899,7 +913,10 @@ impl Peer {
         if message_type >= wire::MESSAGE_TYPES {
             return Ok(());
         }
-        let msg = Message::decode(message_type, payload)?;
+        let msg = match owner {
+            Some(owner) => Message::decode_shared(message_type, payload, owner)?,
+            None => Message::decode(message_type, payload)?,
+        };
         let max_remote = self.config.max_remote_requests;
         let Some(c) = self.cores.get_mut(&core) else {
             return Ok(());

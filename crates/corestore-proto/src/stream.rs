@@ -8,6 +8,8 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+
+use bytes::Bytes;
 use std::time::Duration;
 
 use crate::buffer::MessageBuf;
@@ -126,6 +128,14 @@ impl Plaintext {
     #[must_use]
     pub fn into_buffer(self) -> Vec<u8> {
         self.buf
+    }
+
+    /// The plaintext as shared bytes (no copy): values decoded from it can point into it
+    /// ([`Message::decode_shared`](crate::wire::Message::decode_shared)); hand it back with
+    /// [`SecretStream::recycle_shared`] once handled.
+    #[must_use]
+    pub fn into_shared(self) -> Bytes {
+        Bytes::from(self.buf).slice(self.range)
     }
 }
 
@@ -520,6 +530,15 @@ impl SecretStream {
     /// allocation (see [`FrameDecoder::recycle`]).
     pub fn recycle(&mut self, message: Plaintext) {
         self.decoder.recycle(message.into_buffer());
+    }
+
+    /// [`SecretStream::recycle`] of a message taken with [`Plaintext::into_shared`]: its
+    /// buffer is reused only if nothing decoded from it still holds a part of it.
+    pub fn recycle_shared(&mut self, message: Bytes) {
+        if let Ok(mut buf) = message.try_into_mut() {
+            buf.clear();
+            self.decoder.recycle(Vec::from(buf));
+        }
     }
 
     /// Frees a recycled buffer unless a frame is being received (call when the events of a

@@ -14,6 +14,7 @@ mod manifest;
 
 pub use manifest::{Manifest, Prologue, Signer};
 
+use bytes::Bytes;
 use corestore_keys::Key;
 use corestore_keys::compact::Encoder;
 
@@ -174,8 +175,9 @@ pub struct Node {
 pub struct DataBlock {
     /// Block index.
     pub index: u64,
-    /// Block value.
-    pub value: Vec<u8>,
+    /// Block value (shared with the decrypted frame it arrived in when decoded by
+    /// [`Message::decode_shared`]).
+    pub value: Bytes,
     /// Proof nodes.
     pub nodes: Vec<Node>,
 }
@@ -446,8 +448,28 @@ impl Message {
         }
     }
 
-    /// Decodes the payload of a message of type `message_type`.
+    /// Decodes the payload of a message of type `message_type`; a block value is copied
+    /// out of `buf`.
     pub fn decode(message_type: u64, buf: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_inner(message_type, buf, None)
+    }
+
+    /// [`Message::decode`] of a payload that lies in `owner` (a decrypted frame): a block value
+    /// is a slice of `owner` instead of a copy. A `buf` that is not within `owner` is decoded
+    /// as [`Message::decode`] does.
+    pub fn decode_shared(
+        message_type: u64,
+        buf: &[u8],
+        owner: &Bytes,
+    ) -> Result<Self, DecodeError> {
+        Self::decode_inner(message_type, buf, Some(owner))
+    }
+
+    fn decode_inner(
+        message_type: u64,
+        buf: &[u8],
+        owner: Option<&Bytes>,
+    ) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf);
         let r = &mut r;
         Ok(match message_type {
@@ -496,7 +518,7 @@ impl Message {
                 })
             }
             2 => Self::Cancel(r.uint()?),
-            3 => Self::Data(Box::new(decode_data(r)?)),
+            3 => Self::Data(Box::new(decode_data(r, owner)?)),
             4 => {
                 let request = r.uint()?;
                 let reason = if r.is_empty() {
@@ -638,13 +660,29 @@ fn encode_data_with(m: &Data, o: &mut Encoder, value: impl FnOnce(&mut Encoder))
     }
 }
 
-fn decode_data(r: &mut Reader<'_>) -> Result<Data, DecodeError> {
+/// `part` as a slice of `owner` when it lies within it (no copy), else a copy.
+fn shared(owner: Option<&Bytes>, part: &[u8]) -> Bytes {
+    if let Some(owner) = owner {
+        let (start, end) = (
+            owner.as_ptr() as usize,
+            owner.as_ptr() as usize + owner.len(),
+        );
+        let at = part.as_ptr() as usize;
+        if at >= start && at + part.len() <= end {
+            return owner.slice(at - start..at - start + part.len());
+        }
+    }
+    Bytes::copy_from_slice(part)
+}
+
+fn decode_data(r: &mut Reader<'_>, owner: Option<&Bytes>) -> Result<Data, DecodeError> {
     let flags = r.uint()?;
     let request = r.uint()?;
     let fork = r.uint()?;
     let block = if flags & 1 != 0 {
         let index = r.uint()?;
-        let value = r.buffer(limits::MAX_BLOCK_LEN)?.to_vec();
+        let value = r.buffer(limits::MAX_BLOCK_LEN)?;
+        let value = shared(owner, value);
         Some(DataBlock {
             index,
             value,

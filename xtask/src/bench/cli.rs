@@ -104,11 +104,15 @@ fn start_server(side: Side, tools: &Tools<'_>, dir: &Path) -> Result<(Server, St
     let server = Server { child };
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let line = BufReader::new(stdout)
+        let mut lines = BufReader::new(stdout)
             .lines()
-            .map_while(std::io::Result::ok)
+            .map_while(std::io::Result::ok);
+        let line = lines
+            .by_ref()
             .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned));
         let _ = tx.send(line);
+        // Keep reading until the server exits: a closed pipe would fail its next line.
+        lines.for_each(drop);
     });
     match rx.recv_timeout(LISTEN_WAIT) {
         Ok(Some(addr)) => Ok((server, addr)),

@@ -109,7 +109,7 @@ fn data_must_match_the_request() {
         request: id,
         block: Some(wire::DataBlock {
             index: 1,
-            value: vec![],
+            value: vec![].into(),
             nodes: vec![],
         }),
         ..Data::default()
@@ -326,7 +326,7 @@ fn the_largest_block_fits_one_message_and_larger_replies_are_refused() {
             request: id,
             block: Some(wire::DataBlock {
                 index: 2,
-                value: vec![7; len],
+                value: vec![7; len].into(),
                 nodes: vec![node; 64],
             }),
             ..Data::default()
@@ -392,7 +392,7 @@ fn replies_refused_by_the_mux_leave_the_remote_request_answerable() {
         request: id,
         block: Some(wire::DataBlock {
             index: 2,
-            value: vec![7; 16 * 1024 * 1024],
+            value: vec![7; 16 * 1024 * 1024].into(),
             nodes: Vec::new(),
         }),
         ..Data::default()
@@ -432,7 +432,7 @@ fn data_with_a_value_read_into_the_message_is_data() {
         request,
         block: Some(wire::DataBlock {
             index: 2,
-            value,
+            value: value.into(),
             nodes: vec![wire::Node {
                 index: 5,
                 size: 6000,

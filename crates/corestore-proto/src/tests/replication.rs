@@ -161,7 +161,7 @@ fn upgrade_then_block_then_timeout() {
         request: r2,
         block: Some(DataBlock {
             index: 2,
-            value: b"ccc".to_vec(),
+            value: b"ccc".to_vec().into(),
             nodes: vec![],
         }),
         ..Data::default()

@@ -228,7 +228,7 @@ fn data() -> impl Strategy<Value = Data> {
             (safe(), prop::collection::vec(any::<u8>(), 0..40), nodes()).prop_map(
                 |(index, value, nodes)| DataBlock {
                     index,
-                    value,
+                    value: value.into(),
                     nodes,
                 },
             ),
@@ -486,4 +486,42 @@ fn hypercore_11_manifests_do_not_convert() {
     let mut bytes = Vec::new();
     linked.encode(&mut bytes);
     assert_eq!(Manifest::decode(&mut Reader::new(&bytes)), Ok(linked));
+}
+
+/// Whether `part` lies within `owner`'s memory.
+fn within(owner: &Bytes, part: &Bytes) -> bool {
+    let (o, p) = (owner.as_ptr() as usize, part.as_ptr() as usize);
+    p >= o && p + part.len() <= o + owner.len()
+}
+
+#[test]
+fn decode_shared_slices_the_block_value_out_of_its_owner() {
+    let m = Message::Data(Box::new(Data {
+        request: 1,
+        block: Some(DataBlock {
+            index: 3,
+            value: Bytes::from_static(b"hello block"),
+            nodes: vec![],
+        }),
+        ..Data::default()
+    }));
+    let owner = Bytes::from(m.encode());
+    let Message::Data(d) = Message::decode_shared(3, &owner, &owner).unwrap() else {
+        panic!("not data");
+    };
+    let value = d.block.unwrap().value;
+    assert_eq!(value, &b"hello block"[..]);
+    assert!(within(&owner, &value), "the value is a slice of the frame");
+    // Bytes that are not the owner's are copied (and decode the same).
+    let elsewhere = owner.to_vec();
+    let Message::Data(d) = Message::decode_shared(3, &elsewhere, &owner).unwrap() else {
+        panic!("not data");
+    };
+    let value = d.block.unwrap().value;
+    assert_eq!(value, &b"hello block"[..]);
+    assert!(!within(&owner, &value));
+    assert_eq!(
+        Message::decode(3, &owner).unwrap(),
+        Message::decode_shared(3, &owner, &owner).unwrap()
+    );
 }

@@ -2,6 +2,7 @@
 //! ([`Core::proof`]), check a received proof against the current state without touching
 //! storage ([`Core::verify`]), and commit what it proves ([`Core::apply`]).
 
+use bytes::Bytes;
 use corestore_keys::manifest::is_compat;
 use corestore_keys::{Hash, Manifest, Node, PublicKey, Verifier};
 use tracing::{debug, trace};
@@ -61,7 +62,7 @@ impl BlockValue<'_> {
 #[must_use]
 pub struct VerifiedBatch {
     verified: Verified,
-    block: Option<(u64, Vec<u8>)>,
+    block: Option<(u64, Bytes)>,
     reorg: bool,
     manifest: Option<Manifest>,
     base_length: u64,
@@ -132,7 +133,9 @@ impl Core {
             return Ok(None);
         };
         if let (Some(block), Some(value)) = (proof.block.as_mut(), value) {
-            value.read_append(&mut block.value)?;
+            let mut bytes = Vec::new();
+            value.read_append(&mut bytes)?;
+            block.value = bytes.into();
         }
         Ok(Some(proof))
     }
@@ -216,7 +219,7 @@ impl Core {
     pub fn verify_many(&self, proofs: Vec<Proof>) -> Vec<Result<VerifiedBatch>> {
         let blocks: Vec<&[u8]> = proofs
             .iter()
-            .filter_map(|p| p.block.as_ref().map(|b| b.value.as_slice()))
+            .filter_map(|p| p.block.as_ref().map(|b| &b.value[..]))
             .collect();
         let mut leaves = corestore_keys::hash::leaves(&blocks).into_iter();
         proofs
@@ -470,10 +473,7 @@ impl Core {
             }),
             bitfield: update,
         };
-        self.write_data_then_log(
-            write.map(|(_, offset, value)| (offset, value.as_slice())),
-            entry,
-        )?;
+        self.write_data_then_log(write.map(|(_, offset, value)| (offset, &value[..])), entry)?;
         if let Some(u) = update {
             self.bitfield.set_range(u.start, 1, true);
             // `verify` hashed the block into the proof's root: its bytes are checked.

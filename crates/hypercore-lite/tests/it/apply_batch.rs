@@ -134,7 +134,11 @@ fn in_order_groups_place_every_block_at_its_offset() {
             })
             .unwrap()
             .unwrap();
-        assert_eq!(proof.block.map(|b| b.value), Some(block(i)), "served {i}");
+        assert_eq!(
+            proof.block.map(|b| b.value.to_vec()),
+            Some(block(i)),
+            "served {i}"
+        );
     }
 }
 

@@ -316,7 +316,7 @@ fn deferred_block_values_are_read_checked_where_the_caller_wants_them() {
     value.read_append(&mut out).unwrap();
     assert_eq!(&out[4..], &blocks[1][..]);
     let mut whole = proof;
-    whole.block.as_mut().unwrap().value = out[4..].to_vec();
+    whole.block.as_mut().unwrap().value = out[4..].to_vec().into();
     assert_eq!(Some(whole), core.proof(&request(1)).unwrap());
     // Block 2 damaged before its first read.
     flip_data_byte(&storage, 250);

@@ -364,8 +364,8 @@ fn assert_no_bad_proof_verifies(core: &Core, blocks: &[Vec<u8>]) {
             Core::open_storage(CoreStorage::memory(), CoreOptions::new().key(*core.key())).unwrap();
         if reader.verify(&proof).is_ok() {
             assert_eq!(
-                proof.block.as_ref().map(|b| &b.value),
-                Some(&blocks[index as usize]),
+                proof.block.as_ref().map(|b| &b.value[..]),
+                Some(&blocks[index as usize][..]),
                 "block {index}: a wrong block verified"
             );
         }

@@ -175,7 +175,8 @@ fn tampered_proofs_are_rejected_and_change_nothing() {
     let mut rejected: Vec<(&str, Proof)> = Vec::new();
 
     let mut p = fresh(&r, 5);
-    p.block.as_mut().unwrap().value.push(0);
+    let b = p.block.as_mut().unwrap();
+    b.value = [&b.value[..], &[0]].concat().into();
     rejected.push(("value", p));
 
     let mut p = fresh(&r, 5);
@@ -523,12 +524,14 @@ fn verify_many_gives_what_verify_owned_gives() {
     proofs.push(writer.proof(&hash_only).unwrap().unwrap());
     let mut tampered = proofs[1].clone();
     if let Some(b) = tampered.block.as_mut() {
-        b.value.push(0);
+        b.value = [&b.value[..], &[0]].concat().into();
     }
     proofs.insert(2, tampered);
     let mut flipped = proofs[4].clone();
     if let Some(b) = flipped.block.as_mut() {
-        b.value[0] ^= 1;
+        let mut flipped = b.value.to_vec();
+        flipped[0] ^= 1;
+        b.value = flipped.into();
     }
     proofs.push(flipped);
     let one_by_one: Vec<_> = proofs

@@ -1,6 +1,7 @@
 //! Proof construction (spec §9.6, hypercore `generateProof`): which nodes a requester needs,
 //! read through a `NodeSource`.
 
+use bytes::Bytes;
 use corestore_keys::{Node, Prologue};
 
 use super::{DataBlock, DataHash, DataSeek, DataUpgrade, Proof, Request};
@@ -144,7 +145,7 @@ pub(crate) fn build(
             .ok_or(Error::InvalidRequest("invalid block request"))?;
         out.block = Some(DataBlock {
             index: b.index,
-            value: Vec::new(),
+            value: Bytes::new(),
             nodes,
         });
     } else if let Some(h) = req.hash {

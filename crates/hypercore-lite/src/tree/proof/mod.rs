@@ -18,6 +18,7 @@
 mod build;
 mod verify;
 
+use bytes::Bytes;
 use corestore_keys::{Manifest, Node};
 
 #[cfg(doc)]
@@ -122,8 +123,9 @@ pub struct Proof {
 pub struct DataBlock {
     /// Block index.
     pub index: u64,
-    /// Block content.
-    pub value: Vec<u8>,
+    /// Block content (shared: a proof decoded from a peer's message can point into the
+    /// message's buffer instead of holding a copy).
+    pub value: Bytes,
     /// Sibling nodes from the leaf up.
     pub nodes: Vec<Node>,
 }

@@ -247,7 +247,7 @@ fn built_proofs_verify() {
                         let Ok(mut p) = build(&src, &reader, &req, None) else {
                             break;
                         };
-                        p.block.as_mut().unwrap().value.clone_from(&value);
+                        p.block.as_mut().unwrap().value = value.clone().into();
                         let v = verify(&p, &reader, None).unwrap();
                         let anchor = v.anchor.expect("anchored");
                         assert_eq!(
@@ -263,7 +263,7 @@ fn built_proofs_verify() {
                         ..Request::default()
                     };
                     let mut p = build(&src, &state, &req, None).unwrap();
-                    p.block.as_mut().unwrap().value.clone_from(&value);
+                    p.block.as_mut().unwrap().value = value.clone().into();
                     let v = verify(&p, &reader, None).unwrap();
                     assert_eq!(v.anchor, None, "len {length} have {have} b {b}");
                     assert!(v.batch.nodes.contains(&src.0[&(2 * b)]));
@@ -283,13 +283,16 @@ fn tampered_proofs_are_rejected() {
         ..Request::default()
     };
     let mut good = build(&src, &state, &req, None).unwrap();
-    good.block.as_mut().unwrap().value = vec![6, 0xee];
+    good.block.as_mut().unwrap().value = vec![6, 0xee].into();
     let v = verify(&good, &reader, None).unwrap();
     assert_eq!(v.batch.state.hash(), state.hash());
 
     // A flipped value changes the roots (the signature check then fails).
     let mut p = good.clone();
-    p.block.as_mut().unwrap().value[0] ^= 1;
+    let b = p.block.as_mut().unwrap();
+    let mut flipped = b.value.to_vec();
+    flipped[0] ^= 1;
+    b.value = flipped.into();
     let v = verify(&p, &reader, None).unwrap();
     assert_ne!(v.batch.state.hash(), state.hash());
 
@@ -328,7 +331,7 @@ fn tampered_proofs_are_rejected() {
         None,
     )
     .unwrap();
-    p.block.as_mut().unwrap().value = vec![99];
+    p.block.as_mut().unwrap().value = vec![99].into();
     assert!(matches!(
         verify(&p, &full, None),
         Err(VerifyError::ChecksumMismatch { index: 17 })
@@ -346,7 +349,7 @@ fn tampered_proofs_are_rejected() {
         None,
     )
     .unwrap();
-    p.block.as_mut().unwrap().value = vec![9, 0xee];
+    p.block.as_mut().unwrap().value = vec![9, 0xee].into();
     assert!(matches!(
         verify(&p, &short, None),
         Err(VerifyError::NotAnchored { index: 17 })
@@ -388,7 +391,7 @@ fn brings_is_what_a_block_proof_holds() {
                 // Climbing that far leaves the tree: no proof, nothing to compare.
                 continue;
             };
-            p.block.as_mut().unwrap().value = vec![b as u8, 0xee];
+            p.block.as_mut().unwrap().value = vec![b as u8, 0xee].into();
             let v = verify(&p, &state, None).unwrap();
             let mut held: Vec<u64> = v.batch.nodes.iter().map(|n| n.index).collect();
             held.sort_unstable();
