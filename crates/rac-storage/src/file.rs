@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::error::{Error, Op, Result};
 use crate::pool::{FilePool, PooledFile};
 use crate::provider::OpenOptions;
-use crate::storage::{MAX_SIZE, Storage, check_extent, check_read, len64};
+use crate::storage::{MAX_SIZE, Storage, append_read, check_extent, check_read, len64};
 
 /// Zeros written by [`Storage::del`] in the middle of a file, one chunk at a time.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
@@ -285,15 +285,7 @@ impl Storage for FileStorage {
                 usize::try_from(len).map_err(|_| Error::OutOfBounds { offset, len, size })?
             }
         };
-        let start = out.len();
-        out.resize(start + n, 0);
-        let read = out
-            .get_mut(start..)
-            .map_or(Ok(()), |dst| self.read(offset, dst));
-        if read.is_err() {
-            out.truncate(start);
-        }
-        read
+        append_read(out, n, |dst| self.read(offset, dst))
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<()> {

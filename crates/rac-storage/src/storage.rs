@@ -162,16 +162,24 @@ pub trait Storage: Send + Sync + Debug {
         let size = self.len()?;
         check_read(offset, len, size)?;
         let n = usize::try_from(len).map_err(|_| Error::OutOfBounds { offset, len, size })?;
-        let start = out.len();
-        out.resize(start + n, 0);
-        let read = out
-            .get_mut(start..)
-            .map_or(Ok(()), |dst| self.read(offset, dst));
-        if read.is_err() {
-            out.truncate(start);
-        }
-        read
+        append_read(out, n, |dst| self.read(offset, dst))
     }
+}
+
+/// Grows `out` by `n` bytes and fills them with `read`; on an error `out` is cut back to where
+/// it was (the shared tail of the [`Storage::read_append`] implementations).
+pub(crate) fn append_read(
+    out: &mut Vec<u8>,
+    n: usize,
+    read: impl FnOnce(&mut [u8]) -> Result<()>,
+) -> Result<()> {
+    let start = out.len();
+    out.resize(start + n, 0);
+    let result = out.get_mut(start..).map_or(Ok(()), read);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
 }
 
 /// Checks that `[offset, offset + len)` lies inside a storage of `size` bytes.
