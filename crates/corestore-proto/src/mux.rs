@@ -405,15 +405,15 @@ impl Mux {
             return Ok(Ok(()));
         }
         // Failed, or not the announced length: take the item back (and send what was encoded).
-        let payload = encoded
-            .is_ok()
-            .then(|| self.batch.get(start..).unwrap_or_default().to_vec());
+        let payload = match encoded {
+            Ok(()) => self.batch.get(start..).unwrap_or_default().to_vec(),
+            Err(_) => Vec::new(),
+        };
         self.batch.truncate(before);
         (self.batch_items, self.batch_prev) = (items, prev);
         if let Err(e) = encoded {
             return Ok(Err(e));
         }
-        let payload = payload.unwrap_or_default();
         self.check_len(lid, uint_len(message_type) + payload.len())?;
         self.write(lid, Some(message_type), &payload);
         Ok(Ok(()))

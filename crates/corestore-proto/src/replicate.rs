@@ -671,11 +671,7 @@ impl Peer {
     /// destroyed ([`ProtocolError::close_reason`]).
     pub fn handle_message(&mut self, now: Timestamp, msg: &[u8]) -> Result<(), ProtocolError> {
         let _ = now;
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let r = self.dispatch(msg, None);
-        r.map_err(|e| self.fail(e))
+        self.handle(msg, None)
     }
 
     /// [`Peer::handle_message`] of a message held as shared bytes: the block values of its
@@ -683,10 +679,15 @@ impl Peer {
     /// once they are dropped).
     pub fn handle_shared(&mut self, now: Timestamp, msg: &Bytes) -> Result<(), ProtocolError> {
         let _ = now;
+        self.handle(msg, Some(msg))
+    }
+
+    /// Both `handle_*`: a failed peer handles nothing; an error fails it.
+    fn handle(&mut self, msg: &[u8], owner: Option<&Bytes>) -> Result<(), ProtocolError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self.dispatch(msg, Some(msg));
+        let r = self.dispatch(msg, owner);
         r.map_err(|e| self.fail(e))
     }
 

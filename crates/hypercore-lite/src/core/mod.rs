@@ -10,7 +10,7 @@ mod write;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use corestore_keys::{DiscoveryKey, Hash, Key, KeyPair, Manifest, TreeHead, Verifier};
+use corestore_keys::{DiscoveryKey, Hash, Key, KeyPair, Manifest, Node, TreeHead, Verifier};
 use rac_storage::{MemoryStorage, OpenOptions, Provider, Storage};
 use tracing::trace;
 
@@ -512,15 +512,21 @@ impl Core {
     /// Reads a block known to be in the tree, checking it against its leaf unless this open
     /// already saw its bytes match (see [`ReadCheck`]).
     pub(crate) fn read_block(&self, index: u64) -> Result<Vec<u8>> {
+        let leaf = self.tree.require(NodeIndex::leaf(index))?;
         let mut value = Vec::new();
-        self.read_block_append(index, &mut value)?;
+        self.read_leaf_append(index, &leaf, &mut value)?;
         Ok(value)
     }
 
-    /// [`Core::read_block`] onto the end of `out` (left as it was on an error).
-    pub(crate) fn read_block_append(&self, index: u64, out: &mut Vec<u8>) -> Result<()> {
+    /// [`Core::read_block`] of a block whose leaf the caller looked up already, onto the end of
+    /// `out` (left as it was on an error).
+    pub(crate) fn read_leaf_append(
+        &self,
+        index: u64,
+        leaf: &Node,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let leaf_index = NodeIndex::leaf(index);
-        let leaf = self.tree.require(leaf_index)?;
         let check = self.read_check == ReadCheck::Always || !self.bitfield.is_checked(index);
         let epoch = self.truncations.len();
         // The end of the previous block places this one without walking the tree (a peer

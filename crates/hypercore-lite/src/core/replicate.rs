@@ -21,7 +21,8 @@ use crate::tree::{NodeSource, Overlaid, TreeState, brings, byte_offset};
 pub struct BlockValue<'a> {
     core: &'a Core,
     index: u64,
-    len: u64,
+    /// The block's leaf (its size is the value's length).
+    leaf: Node,
 }
 
 impl BlockValue<'_> {
@@ -34,13 +35,13 @@ impl BlockValue<'_> {
     /// The value's length in bytes.
     #[must_use]
     pub fn len(&self) -> u64 {
-        self.len
+        self.leaf.size
     }
 
     /// Whether the value is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.leaf.size == 0
     }
 
     /// Reads the value onto the end of `out`, checked against its leaf as [`Core::get`]
@@ -50,7 +51,7 @@ impl BlockValue<'_> {
     ///
     /// [`Error::Corrupt`], [`Error::Storage`].
     pub fn read_append(self, out: &mut Vec<u8>) -> Result<()> {
-        self.core.read_block_append(self.index, out)
+        self.core.read_leaf_append(self.index, &self.leaf, out)
     }
 }
 
@@ -171,7 +172,7 @@ impl Core {
             Some(block) => Some(BlockValue {
                 core: self,
                 index: block.index,
-                len: self.tree.require(NodeIndex::leaf(block.index))?.size,
+                leaf: self.tree.require(NodeIndex::leaf(block.index))?,
             }),
             None => None,
         };
