@@ -7,7 +7,8 @@ use crate::error::{ApiMisuse, ProtocolError};
 use crate::noise::KeyPair;
 use crate::replicate::{Event, Peer, PeerConfig, Session};
 use crate::stream::{
-    EstablishedKeys, MAX_MESSAGE_LEN, Randomness, SecretStream, StreamConfig, StreamEvent, Transmit,
+    EstablishedKeys, MAX_MESSAGE_LEN, Plaintext, Randomness, Receiver, SecretStream, StreamConfig,
+    StreamEvent, Transmit,
 };
 use crate::timer::Timestamp;
 
@@ -124,16 +125,8 @@ impl Connection {
                     });
                 }
                 StreamEvent::Message(m) => {
-                    if let Some(p) = &mut self.peer {
-                        // Block values of `data` messages are slices of the frame, not copies.
-                        let m = m.into_shared();
-                        let r = p.handle_shared(now, &m);
-                        self.stream.recycle_shared(m);
-                        self.drain_peer();
-                        if let Err(e) = r {
-                            self.close(e.clone());
-                            return Err(e);
-                        }
+                    if let Some(buf) = self.deliver(now, m)? {
+                        self.stream.recycle(buf.into());
                     }
                 }
                 StreamEvent::Closed(e) => {
@@ -144,6 +137,61 @@ impl Connection {
         }
         self.stream.release_spare();
         Ok(())
+    }
+
+    /// Hands one decrypted message to the peer; returns its buffer when nothing decoded from
+    /// it holds on to it (for reuse).
+    fn deliver(&mut self, now: Timestamp, m: Plaintext) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let Some(p) = &mut self.peer else {
+            return Ok(None);
+        };
+        // Block values of `data` messages are slices of the frame, not copies.
+        let m = m.into_shared();
+        let r = p.handle_shared(now, &m);
+        self.drain_peer();
+        if let Err(e) = r {
+            self.close(e.clone());
+            return Err(e);
+        }
+        Ok(m.try_into_mut().ok().map(|mut buf| {
+            buf.clear();
+            Vec::from(buf)
+        }))
+    }
+
+    /// Splits off the receiving half of the open secret stream
+    /// ([`SecretStream::split_receiver`]), so that framing and decryption can run apart from
+    /// the rest of the connection (on another thread): the transport's bytes go to the
+    /// [`Receiver`], and the messages it returns come back through
+    /// [`Connection::handle_plaintext`], in order. Call it once
+    /// [`ConnectionEvent::HandshakeComplete`] was reported.
+    pub fn split_receiver(&mut self) -> Result<Receiver, ApiMisuse> {
+        if self.failed.is_some() {
+            return Err(ApiMisuse::Closed);
+        }
+        self.stream.split_receiver()
+    }
+
+    /// Feeds one message from the split-off [`Receiver`]. Returns the message's buffer when
+    /// it can be reused (hand it to [`Receiver::recycle`]): nothing decoded from it (block
+    /// values are slices of it) is held any more. After a failure every call returns the
+    /// same error.
+    pub fn handle_plaintext(
+        &mut self,
+        now: Timestamp,
+        message: Plaintext,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.deliver(now, message)
+    }
+
+    /// Fails the connection with an error of the split-off [`Receiver`] (reported as
+    /// [`ConnectionEvent::Closed`]; nothing is sent from now on).
+    pub fn handle_receive_error(&mut self, e: ProtocolError) {
+        let e = self.stream.fail(e);
+        self.close(e);
     }
 
     fn drain_peer(&mut self) {

@@ -108,6 +108,12 @@ pub enum ProtocolError {
     /// destroys the stream when `tree.proof` throws a `HypercoreError` (spec §9.6).
     #[error("invalid request from the remote: {0}")]
     InvalidRequest(&'static str),
+    /// Transport bytes were fed to a stream whose receiving half was split off
+    /// ([`SecretStream::split_receiver`](crate::stream::SecretStream::split_receiver)): a
+    /// caller's mistake, reported as a failure of the stream so that no bytes are dropped
+    /// unnoticed.
+    #[error("bytes fed to a stream whose receiver was split off")]
+    ReceiverSplit,
 }
 
 /// How a stream or channel ended because of a [`ProtocolError`].
@@ -177,6 +183,9 @@ pub enum ApiMisuse {
         /// The length read.
         got: usize,
     },
+    /// The receiving half was split off already, or the stream is not open yet.
+    #[error("the receiving half is split off or not available yet")]
+    NoReceiver,
 }
 
 #[cfg(test)]

@@ -293,11 +293,16 @@ impl SecretStream {
         }
     }
 
-    /// Feeds bytes received from the transport.
+    /// Feeds bytes received from the transport. Once the receiving half is split off
+    /// ([`SecretStream::split_receiver`]), bytes go to the [`Receiver`]; bytes fed here then
+    /// fail the stream with [`ProtocolError::ReceiverSplit`].
     pub fn handle_bytes(&mut self, now: Timestamp, mut input: &[u8]) -> Result<(), ProtocolError> {
         self.start(now);
         if let Phase::Failed(e) = &self.phase {
             return Err(e.clone());
+        }
+        if self.is_open() && self.decryptor.is_none() && !input.is_empty() {
+            return Err(self.fail(ProtocolError::ReceiverSplit));
         }
         loop {
             let frame = match self.decoder.decode(&mut input) {
@@ -311,7 +316,7 @@ impl SecretStream {
         }
     }
 
-    fn handle_frame(&mut self, mut frame: Vec<u8>) -> Result<(), ProtocolError> {
+    fn handle_frame(&mut self, frame: Vec<u8>) -> Result<(), ProtocolError> {
         match &mut self.phase {
             Phase::Noise(noise) => {
                 if frame.len() > MAX_HANDSHAKE_MESSAGE_LEN {
@@ -345,15 +350,10 @@ impl SecretStream {
             }
             Phase::Open(_) => {
                 let Some(d) = &mut self.decryptor else {
-                    return Err(ProtocolError::Decryption);
+                    return Err(ProtocolError::ReceiverSplit);
                 };
-                let range = d.decrypt(&mut frame)?;
-                if range.is_empty() {
-                    self.decoder.recycle(frame);
-                } else {
-                    tracing::trace!(len = range.len(), "message");
-                    self.events
-                        .push_back(StreamEvent::Message(Plaintext { buf: frame, range }));
+                if let Some(m) = open_message(d, &mut self.decoder, frame)? {
+                    self.events.push_back(StreamEvent::Message(m));
                 }
             }
             Phase::Failed(e) => return Err(e.clone()),
@@ -407,7 +407,7 @@ impl SecretStream {
         }
     }
 
-    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+    pub(crate) fn fail(&mut self, e: ProtocolError) -> ProtocolError {
         tracing::debug!(error = %e, "secret stream failed");
         if !matches!(self.phase, Phase::Failed(_)) {
             self.events.push_back(StreamEvent::Closed(e.clone()));
@@ -525,6 +525,30 @@ impl SecretStream {
         self.events.pop_front()
     }
 
+    /// Splits off the receiving half of an open stream: from now on the transport's bytes go
+    /// to the returned [`Receiver`], which frames and decrypts them on its own (on another
+    /// thread, say) and hands the messages back to be fed to the layer above (for a
+    /// [`Connection`](crate::Connection), [`Connection::handle_plaintext`](crate::Connection::handle_plaintext)).
+    /// A frame received partly so far goes with it. The sending half, timers and events stay
+    /// here.
+    ///
+    /// Fails with [`ApiMisuse::NoReceiver`] before the stream is open (the handshake and header
+    /// frames are read here) or once split, and with [`ApiMisuse::Closed`] after a failure.
+    pub fn split_receiver(&mut self) -> Result<Receiver, ApiMisuse> {
+        match self.phase {
+            Phase::Failed(_) => return Err(ApiMisuse::Closed),
+            Phase::Open(_) => {}
+            _ => return Err(ApiMisuse::NoReceiver),
+        }
+        let decryptor = self.decryptor.take().ok_or(ApiMisuse::NoReceiver)?;
+        let fresh = FrameDecoder::new(self.config.max_frame);
+        Ok(Receiver {
+            decoder: std::mem::replace(&mut self.decoder, fresh),
+            decryptor,
+            failed: None,
+        })
+    }
+
     /// Hands back the buffer of a [`StreamEvent::Message`] once it is handled: while the peer
     /// is in the middle of a frame, the next frame is received into it instead of a fresh
     /// allocation (see [`FrameDecoder::recycle`]).
@@ -532,20 +556,77 @@ impl SecretStream {
         self.decoder.recycle(message.into_buffer());
     }
 
-    /// [`SecretStream::recycle`] of a message taken with [`Plaintext::into_shared`]: its
-    /// buffer is reused only if nothing decoded from it still holds a part of it.
-    pub fn recycle_shared(&mut self, message: Bytes) {
-        if let Ok(mut buf) = message.try_into_mut() {
-            buf.clear();
-            self.decoder.recycle(Vec::from(buf));
-        }
-    }
-
     /// Frees a recycled buffer unless a frame is being received (call when the events of a
     /// [`SecretStream::handle_bytes`] are handled).
     pub fn release_spare(&mut self) {
         self.decoder.release_spare();
     }
+}
+
+/// The receiving half of an open [`SecretStream`], split off with
+/// [`SecretStream::split_receiver`]: reassembles frames from the transport's bytes and
+/// decrypts them in place, with no other state of the stream, so that this work can run apart
+/// from the rest of the connection.
+#[derive(Debug)]
+pub struct Receiver {
+    decoder: FrameDecoder,
+    decryptor: Decryptor,
+    /// The failure returned by every call after the first.
+    failed: Option<ProtocolError>,
+}
+
+impl Receiver {
+    /// Frames and decrypts `input`, appending each message to `out` in order (empty
+    /// keep-alive messages are dropped). On an oversized frame or a message that fails
+    /// authentication it returns the error after the messages before it; every later call
+    /// returns the same error and reads nothing.
+    pub fn handle_bytes(
+        &mut self,
+        mut input: &[u8],
+        out: &mut Vec<Plaintext>,
+    ) -> Result<(), ProtocolError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        loop {
+            let opened = match self.decoder.decode(&mut input) {
+                Ok(Some(frame)) => open_message(&mut self.decryptor, &mut self.decoder, frame),
+                Ok(None) => return Ok(()),
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(Some(m)) => out.push(m),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "secret stream receiver failed");
+                    self.failed = Some(e.clone());
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Hands back the buffer of a handled message, for the next frame (see
+    /// [`FrameDecoder::recycle`]).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.decoder.recycle(buf);
+    }
+}
+
+/// Decrypts one frame body of an open stream: the message, or `None` for a keep-alive (whose
+/// buffer goes back to `decoder`).
+fn open_message(
+    decryptor: &mut Decryptor,
+    decoder: &mut FrameDecoder,
+    mut frame: Vec<u8>,
+) -> Result<Option<Plaintext>, ProtocolError> {
+    let range = decryptor.decrypt(&mut frame)?;
+    if range.is_empty() {
+        decoder.recycle(frame);
+        return Ok(None);
+    }
+    tracing::trace!(len = range.len(), "message");
+    Ok(Some(Plaintext { buf: frame, range }))
 }
 
 /// Refuses a message longer than [`MAX_MESSAGE_LEN`].

@@ -261,3 +261,98 @@ fn sent_buffers_become_frames_in_order() {
         ]
     );
 }
+
+#[test]
+fn split_receiver_takes_over_mid_frame() {
+    let (mut a, mut b) = pair();
+    // Before the stream is open there is nothing to split off.
+    assert_eq!(b.split_receiver().unwrap_err(), ApiMisuse::NoReceiver);
+    shuttle(&mut a, &mut b, Timestamp::ZERO, 1000);
+    let _ = events(&mut a);
+    let _ = events(&mut b);
+    let messages: Vec<Vec<u8>> = (0..5u8)
+        .map(|i| vec![i; 100 * usize::from(i) + 1])
+        .collect();
+    for m in &messages[..2] {
+        a.send(m).unwrap();
+    }
+    a.send(&[]).unwrap(); // a keep-alive is dropped by the receiver too
+    for m in &messages[2..] {
+        a.send(m).unwrap();
+    }
+    let mut wire = Vec::new();
+    while a.poll_transmit(Timestamp::ZERO, &mut wire).is_some() {}
+    // The stream reads the first message and a part of the second; the receiver takes the
+    // partial frame with it.
+    let first = 3 + messages[0].len() + ABYTES;
+    let cut = first + 10;
+    b.handle_bytes(Timestamp::ZERO, &wire[..cut]).unwrap();
+    let mut rx = b.split_receiver().unwrap();
+    assert_eq!(b.split_receiver().unwrap_err(), ApiMisuse::NoReceiver);
+    assert_eq!(
+        events(&mut b),
+        vec![StreamEvent::Message(messages[0].clone().into())]
+    );
+    let mut got = Vec::new();
+    for chunk in wire[cut..].chunks(7) {
+        rx.handle_bytes(chunk, &mut got).unwrap();
+    }
+    let got: Vec<Vec<u8>> = got.iter().map(|m| m.to_vec()).collect();
+    assert_eq!(got, messages[1..]);
+    // Bytes fed to the stream now are a caller's mistake, and fail it.
+    assert_eq!(
+        b.handle_bytes(Timestamp::ZERO, &wire[..1]).unwrap_err(),
+        ProtocolError::ReceiverSplit
+    );
+    assert!(matches!(
+        events(&mut b).as_slice(),
+        [StreamEvent::Closed(ProtocolError::ReceiverSplit)]
+    ));
+    assert_eq!(b.split_receiver().unwrap_err(), ApiMisuse::Closed);
+}
+
+#[test]
+fn split_receiver_fails_on_a_bad_frame_and_stays_failed() {
+    let (mut a, mut b) = pair();
+    shuttle(&mut a, &mut b, Timestamp::ZERO, 1000);
+    let mut rx = b.split_receiver().unwrap();
+    a.send(b"good").unwrap();
+    a.send(b"tampered").unwrap();
+    let mut wire = Vec::new();
+    while a.poll_transmit(Timestamp::ZERO, &mut wire).is_some() {}
+    let last = wire.len() - 1;
+    wire[last] ^= 1;
+    let mut got = Vec::new();
+    assert_eq!(
+        rx.handle_bytes(&wire, &mut got).unwrap_err(),
+        ProtocolError::Decryption
+    );
+    // The message before the bad one is delivered; nothing after it is read.
+    assert_eq!(got.len(), 1);
+    assert_eq!(&*got[0], b"good");
+    assert_eq!(
+        rx.handle_bytes(&wire[..3], &mut got).unwrap_err(),
+        ProtocolError::Decryption
+    );
+    assert_eq!(got.len(), 1);
+    // Frames above the configured maximum fail it as well, before any body is read.
+    let (mut a, _) = pair();
+    let mut b = SecretStream::new(
+        false,
+        KeyPair::from_seed(&[2; 32]),
+        &rand(4),
+        StreamConfig {
+            max_frame: 1000,
+            ..StreamConfig::default()
+        },
+    );
+    shuttle(&mut a, &mut b, Timestamp::ZERO, 1000);
+    let mut rx = b.split_receiver().unwrap();
+    assert_eq!(
+        rx.handle_bytes(&[0xe9, 0x03, 0x00], &mut got).unwrap_err(),
+        ProtocolError::FrameTooLarge {
+            limit: 1000,
+            got: 1001
+        }
+    );
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::noise::KeyPair;
 use crate::replicate::{Event, Peer, PeerConfig};
-use crate::stream::{Randomness, StreamConfig};
+use crate::stream::{Randomness, Receiver, StreamConfig};
 use crate::{Connection, ConnectionEvent, Timestamp};
 
 /// Two connections, `a` the initiator, and what each reported.
@@ -17,6 +17,8 @@ pub(crate) struct Pair {
     pub(crate) now: Timestamp,
     pub(crate) a_events: Vec<ConnectionEvent>,
     pub(crate) b_events: Vec<ConnectionEvent>,
+    /// `a`'s receiving half, once split off: `a`'s input goes through it.
+    pub(crate) a_rx: Option<Receiver>,
 }
 
 fn connection(initiator: bool, seed: u8) -> Connection {
@@ -41,6 +43,7 @@ impl Pair {
             now: Timestamp::ZERO,
             a_events: Vec::new(),
             b_events: Vec::new(),
+            a_rx: None,
         }
     }
 
@@ -56,10 +59,28 @@ impl Pair {
             }
             // Failures surface as `ConnectionEvent::Closed`.
             let _ = self.b.handle_bytes(self.now, &ab);
-            let _ = self.a.handle_bytes(self.now, &ba);
+            self.feed_a(&ba);
             self.collect();
         }
         panic!("drive_bounded: no quiescence after 1000 rounds");
+    }
+
+    /// Feeds `a` from the transport, through its receiver if it is split off.
+    fn feed_a(&mut self, input: &[u8]) {
+        let Some(rx) = &mut self.a_rx else {
+            let _ = self.a.handle_bytes(self.now, input);
+            return;
+        };
+        let mut messages = Vec::new();
+        let r = rx.handle_bytes(input, &mut messages);
+        for m in messages {
+            if let Ok(Some(buf)) = self.a.handle_plaintext(self.now, m) {
+                rx.recycle(buf);
+            }
+        }
+        if let Err(e) = r {
+            self.a.handle_receive_error(e);
+        }
     }
 
     fn collect(&mut self) {
@@ -165,4 +186,49 @@ fn a_stream_failure_is_reported_once() {
     p.collect();
     assert_eq!(p.a_events.len(), 1, "{:?}", p.a_events);
     assert!(matches!(p.a_events[0], ConnectionEvent::Closed(_)));
+}
+
+#[test]
+fn a_split_receiver_feeds_the_connection() {
+    let mut p = Pair::new();
+    assert_eq!(
+        p.a.split_receiver().unwrap_err(),
+        crate::ApiMisuse::NoReceiver
+    );
+    p.drive_bounded();
+    p.a_rx = Some(p.a.split_receiver().unwrap());
+    p.a_events.clear();
+    // Replication runs over the split connection as over a whole one (a channel opens both
+    // ways, requests and answers flow in `replication.rs`'s tests with the same `Pair`).
+    let key = [7; 32];
+    let state = crate::replicate::CoreState {
+        fork: 0,
+        length: 0,
+        contiguous_length: 0,
+        downloading: true,
+        has_manifest: false,
+    };
+    let ca = p.pa().open_core(&key, state).unwrap();
+    p.drive_bounded();
+    let eb = Pair::take(&mut p.b_events);
+    let Some(Event::RemoteOpen { id, .. }) = eb.first() else {
+        panic!("{eb:?}")
+    };
+    let dk: [u8; 32] = id.as_deref().unwrap().try_into().unwrap();
+    let cb = p.pb().open_core_with(&key, &dk, state).unwrap();
+    p.drive_bounded();
+    assert!(Pair::take(&mut p.a_events).contains(&Event::CoreOpened { core: ca }));
+    assert!(Pair::take(&mut p.b_events).contains(&Event::CoreOpened { core: cb }));
+    // A frame the receiver refuses fails the connection once; it goes quiet.
+    p.feed_a(&[1, 0, 0, 0]);
+    p.feed_a(&[1, 0, 0, 0]);
+    p.collect();
+    assert_eq!(
+        p.a_events,
+        vec![ConnectionEvent::Closed(crate::ProtocolError::Decryption)]
+    );
+    assert!(p.a.handle_plaintext(p.now, b"x".to_vec().into()).is_err());
+    let mut out = Vec::new();
+    assert!(p.a.poll_transmit(p.now, &mut out).is_none());
+    assert_eq!(p.a.poll_timeout(), None);
 }

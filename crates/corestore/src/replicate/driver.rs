@@ -1,8 +1,9 @@
 //! The replication driver: the task that runs one [`Connection`] over one byte stream (see the
 //! [module docs](super)).
 //!
-//! The driver works in *rounds*: everything one wake-up brings (a read of up to 256 KiB, all
-//! queued store signals, a timer) is handled with the peer corked, so the answers and requests
+//! The driver works in *rounds*: everything one wake-up brings (a read of up to 256 KiB, or
+//! its messages decrypted by the receiver task of `io.rs`; all queued store signals; a timer)
+//! is handled with the peer corked, so the answers and requests
 //! of a round leave as a few batch frames (one encryption each) and one write. Blocks applied
 //! in a round are announced once per contiguous run, and request windows are refilled once per
 //! core at the end of the round. Two writes happen in the middle of a round, so the peers work
@@ -186,7 +187,26 @@ impl Driver {
                     let fed = self.conn.handle_bytes(now, io.input(n));
                     self.refill_early(&mut io);
                     let processed = self.round(&mut io, Vec::new()).await;
+                    if self.ready && split_receive() && io.reads_directly() {
+                        match self.conn.split_receiver() {
+                            Ok(receiver) => io.spawn_receiver(receiver),
+                            Err(e) => debug!(error = %e, "receiver not split off"),
+                        }
+                    }
                     processed.and_then(|()| fed.map_err(Error::from))
+                }
+                Step::Messages(messages) => {
+                    let now = self.now();
+                    let fed = messages
+                        .into_iter()
+                        .try_for_each(|m| self.conn.handle_plaintext(now, m).map(drop));
+                    self.refill_early(&mut io);
+                    let processed = self.round(&mut io, Vec::new()).await;
+                    processed.and_then(|()| fed.map_err(Error::from))
+                }
+                Step::Invalid(e) => {
+                    self.conn.handle_receive_error(e.clone());
+                    break Err(e.into());
                 }
                 Step::Signals(signals) => {
                     if signals.iter().any(|s| matches!(s, Signal::Shutdown)) {
@@ -213,7 +233,7 @@ impl Driver {
         }
         // After a clean end (local close, or the remote ended the transport), failing to
         // write the last bytes to a transport the remote already dropped is not an error.
-        let finished = tokio::time::timeout(CLOSE_FLUSH, self.outbox.finish(&mut io.stream)).await;
+        let finished = tokio::time::timeout(CLOSE_FLUSH, self.outbox.finish(&mut io.writer)).await;
         debug!(ok = result.is_ok(), flushed = ?finished.map(|r| r.is_ok()), "replication stream ended");
         match result {
             Err(Error::Io(e)) if remote_gone(&e) => Ok(()),
@@ -223,7 +243,7 @@ impl Driver {
 
     /// Handles one wake-up: `signals` from the store, then every pending connection event,
     /// with the peer corked; then announces what was applied and refills request windows.
-    async fn round<S: AsyncRead + AsyncWrite + Unpin>(
+    async fn round<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
         &mut self,
         io: &mut Io<S>,
         signals: Vec<Signal>,
@@ -242,7 +262,7 @@ impl Driver {
     /// works on its next answers while we verify these (the answered blocks stay in
     /// `inflight` until their `data` is handled, so none is asked for twice, and the tree
     /// nodes their proofs bring are left out of the new requests).
-    fn refill_early<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) {
+    fn refill_early<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(&mut self, io: &mut Io<S>) {
         let Some(peer) = self.conn.peer() else {
             return;
         };
@@ -269,7 +289,7 @@ impl Driver {
 
     /// Writes what the connection has to send now, as far as the transport takes it without
     /// waiting (the rest goes when the round ends).
-    fn push<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) {
+    fn push<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(&mut self, io: &mut Io<S>) {
         self.flush();
         io.write_now(&mut self.outbox);
     }
@@ -353,7 +373,10 @@ impl Driver {
     }
 
     /// Handles every pending connection event.
-    async fn process<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut Io<S>) -> Result<()> {
+    async fn process<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+        &mut self,
+        io: &mut Io<S>,
+    ) -> Result<()> {
         while let Some(event) = self.conn.poll_event() {
             if std::mem::take(&mut self.push_now) {
                 self.push(io);
@@ -655,6 +678,14 @@ impl Driver {
             }
         }
     }
+}
+
+/// Whether framing and decryption get a task of their own once the handshake is done: only
+/// where tasks run in parallel (a multi-threaded runtime); on one thread the hop through a
+/// channel would only add work.
+fn split_receive() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// What the protocol needs to know about our copy of a core.

@@ -1,12 +1,17 @@
 //! Replication: one driver task per stream over the sans-IO [`Connection`] (spec §6.8,
 //! §9.3–§9.10).
 //!
-//! The driver is a single task that owns the transport: it writes the buffers
+//! The driver is the task that owns the transport: it writes the buffers
 //! [`Connection::poll_transmit`] hands out (a batch of blocks is written from the buffer it was
-//! encoded and encrypted in; written buffers go back through [`Connection::recycle`]), reads whatever is readable (up to 256 KiB) into
-//! [`Connection::handle_bytes`], sleeps until [`Connection::poll_timeout`], and answers the
-//! events of one wake-up as one *round* with the peer corked, so a round's answers leave as a
-//! few batch frames and one write. Events:
+//! encoded and encrypted in; written buffers go back through [`Connection::recycle`]), reads
+//! whatever is readable (up to 256 KiB) into [`Connection::handle_bytes`] until the secret
+//! stream is open, sleeps until [`Connection::poll_timeout`], and answers the events of one
+//! wake-up as one *round* with the peer corked, so a round's answers leave as a few batch
+//! frames and one write. Once the stream is open, on a multi-threaded runtime, a second task
+//! reads the transport, frames and decrypts with the [`Receiver`](corestore_proto::stream::Receiver)
+//! split off the connection ([`Connection::split_receiver`]) and hands each read's messages to
+//! the driver over a bounded channel ([`Connection::handle_plaintext`]), so decryption runs on
+//! another core while the driver verifies and stores. Events:
 //!
 //! * `RemoteOpen` (`hypercore/alpha`, id = discovery key): the core is served if it is loaded
 //!   or stored (opened with `create: false`), else the channel is rejected;
@@ -33,7 +38,8 @@
 //!
 //! Back-pressure is explicit and bounded: remote requests are answered only while less than
 //! 1 MiB of output waits for the transport (the rest queue, up to the protocol's cap on remote
-//! requests per channel), and above 8 MiB of queued output the driver stops reading.
+//! requests per channel), and above 8 MiB of queued output the driver stops reading (a
+//! receiver task then waits once four reads of messages are not taken).
 //!
 //! Cores loaded later reach every live driver through the store's hub and are attached unless
 //! the store is `passive`.

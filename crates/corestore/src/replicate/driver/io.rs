@@ -1,5 +1,12 @@
-//! The transport side of a driver: one task reads, writes, sleeps and listens for signals on
-//! the same byte stream, with no writer task and no channel in between.
+//! The transport side of a driver: the driver's task writes, sleeps and listens for signals
+//! on the byte stream, with no writer task and no channel in between; it reads the stream
+//! itself until the secret stream is open.
+//!
+//! Then, on a multi-threaded runtime, reading moves to a receiver task
+//! ([`Io::spawn_receiver`]): it reads, frames and decrypts (the
+//! `Receiver` split off the connection) on another worker
+//! thread while the driver verifies and stores what came before, and hands each read's
+//! messages over a bounded channel.
 //!
 //! [`Io::poll_step`] writes whatever the [`Outbox`] holds, then reports the first thing that
 //! needs the driver's attention (a stop, a timer, signals, input). Reading goes on while output
@@ -12,10 +19,14 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use corestore_proto::ProtocolError;
+use corestore_proto::stream::{Plaintext, Receiver};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::futures::Notified;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
+use tracing::Instrument as _;
 
 use crate::core::Signal;
 
@@ -140,8 +151,12 @@ impl Outbox {
 
 /// What woke the driver.
 pub(super) enum Step {
-    /// `n` bytes were read into [`Io::input`].
+    /// `n` bytes were read into [`Io::input`] (before the receiving half is split off).
     Read(usize),
+    /// Messages the receiver task framed and decrypted, in order (at least one).
+    Messages(Vec<Plaintext>),
+    /// The receiver task found a frame that fails the stream.
+    Invalid(ProtocolError),
     /// The remote ended the transport.
     Eof,
     /// Signals from the store (at least one).
@@ -156,21 +171,61 @@ pub(super) enum Step {
     Failed(io::Error),
 }
 
+/// What the receiver task hands the driver.
+enum Inbound {
+    Messages(Vec<Plaintext>),
+    Invalid(ProtocolError),
+    Eof,
+    Failed(io::Error),
+}
+
+/// Batches of messages the receiver task may have ready before it waits for the driver (each
+/// is one read of at most [`READ_BUF`] bytes).
+const INBOUND_BATCHES: usize = 4;
+
+/// Where the driver's input comes from.
+enum Input<S> {
+    /// The driver reads the transport itself (the handshake, and on a single-threaded
+    /// runtime, the whole stream).
+    Direct { read: ReadHalf<S>, buf: Box<[u8]> },
+    /// A receiver task reads, frames and decrypts on another worker thread.
+    Task {
+        messages: mpsc::Receiver<Inbound>,
+        _task: AbortOnDrop,
+    },
+    /// Only while switching from `Direct` to `Task`.
+    Switching,
+}
+
+/// Aborts the receiver task when the driver ends.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The byte stream of one replication stream and what the driver waits on besides it.
 pub(super) struct Io<S> {
-    pub(super) stream: S,
-    input: Box<[u8]>,
+    /// The transport's write half.
+    pub(super) writer: WriteHalf<S>,
+    input: Input<S>,
     signals: mpsc::UnboundedReceiver<Signal>,
     sleep: Pin<Box<Sleep>>,
     /// The deadline `sleep` is set to, if any.
     armed: Option<Instant>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io<S> {
     pub(super) fn new(stream: S, signals: mpsc::UnboundedReceiver<Signal>) -> Self {
+        let (read, writer) = tokio::io::split(stream);
         Self {
-            stream,
-            input: vec![0; READ_BUF].into_boxed_slice(),
+            writer,
+            input: Input::Direct {
+                read,
+                buf: vec![0; READ_BUF].into_boxed_slice(),
+            },
             signals,
             sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: None,
@@ -179,7 +234,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// The bytes of the last [`Step::Read`].
     pub(super) fn input(&self, n: usize) -> &[u8] {
-        self.input.get(..n).unwrap_or_default()
+        match &self.input {
+            Input::Direct { buf, .. } => buf.get(..n).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// Whether the driver still reads the transport itself.
+    pub(super) fn reads_directly(&self) -> bool {
+        matches!(self.input, Input::Direct { .. })
+    }
+
+    /// Hands reading, framing and decryption to a task of their own, so that they run on
+    /// another worker thread while the driver verifies and stores what came before.
+    /// From now on input arrives as [`Step::Messages`].
+    pub(super) fn spawn_receiver(&mut self, receiver: Receiver) {
+        let Input::Direct { read, buf } = std::mem::replace(&mut self.input, Input::Switching)
+        else {
+            return;
+        };
+        let (tx, messages) = mpsc::channel(INBOUND_BATCHES);
+        let task = tokio::spawn(receive(read, buf, receiver, tx).in_current_span());
+        self.input = Input::Task {
+            messages,
+            _task: AbortOnDrop(task),
+        };
     }
 
     /// Writes what `outbox` holds as far as the transport takes it without waiting (a write
@@ -187,7 +266,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// `poll_step` to report: the transport fails the same way there.
     pub(super) fn write_now(&mut self, outbox: &mut Outbox) {
         let mut cx = Context::from_waker(Waker::noop());
-        if let Poll::Ready(Err(e)) = outbox.poll_write(&mut cx, &mut self.stream) {
+        if let Poll::Ready(Err(e)) = outbox.poll_write(&mut cx, &mut self.writer) {
             tracing::trace!(error = %e, "write in the round failed");
         }
     }
@@ -215,7 +294,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             return Poll::Ready(Step::Stop);
         }
         let congested = outbox.queued() >= HIGH_WATER;
-        if let Poll::Ready(Err(e)) = outbox.poll_write(cx, &mut self.stream) {
+        if let Poll::Ready(Err(e)) = outbox.poll_write(cx, &mut self.writer) {
             return Poll::Ready(Step::Failed(e));
         }
         if deferred && congested && outbox.queued() < HIGH_WATER {
@@ -236,16 +315,62 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             Poll::Ready(None) => return Poll::Ready(Step::Stop),
             Poll::Pending => {}
         }
-        if outbox.queued() < READ_STOP {
-            let mut buf = ReadBuf::new(&mut self.input);
-            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Step::Eof),
-                Poll::Ready(Ok(())) => return Poll::Ready(Step::Read(buf.filled().len())),
-                Poll::Ready(Err(e)) => return Poll::Ready(Step::Failed(e)),
-                Poll::Pending => {}
-            }
+        if outbox.queued() >= READ_STOP {
+            return Poll::Pending;
         }
-        Poll::Pending
+        match &mut self.input {
+            Input::Direct { read, buf } => {
+                let mut buf = ReadBuf::new(buf);
+                match Pin::new(read).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Step::Eof),
+                    Poll::Ready(Ok(())) => Poll::Ready(Step::Read(buf.filled().len())),
+                    Poll::Ready(Err(e)) => Poll::Ready(Step::Failed(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Input::Task { messages, .. } => match ready!(messages.poll_recv(cx)) {
+                Some(Inbound::Messages(m)) => Poll::Ready(Step::Messages(m)),
+                Some(Inbound::Invalid(e)) => Poll::Ready(Step::Invalid(e)),
+                Some(Inbound::Failed(e)) => Poll::Ready(Step::Failed(e)),
+                // The task ends only after reporting why, or when aborted with the driver.
+                Some(Inbound::Eof) | None => Poll::Ready(Step::Eof),
+            },
+            Input::Switching => Poll::Pending,
+        }
+    }
+}
+
+/// The receiver task: reads the transport, frames and decrypts, and hands the messages of
+/// each read to the driver (waiting while [`INBOUND_BATCHES`] reads are not taken yet: the
+/// channel is the back-pressure). Ends at the end of the transport, on a failure (after
+/// reporting it), or when the driver is gone.
+async fn receive<S: AsyncRead>(
+    mut read: ReadHalf<S>,
+    mut buf: Box<[u8]>,
+    mut receiver: Receiver,
+    tx: mpsc::Sender<Inbound>,
+) {
+    loop {
+        let n = match read.read(&mut buf).await {
+            Ok(0) => {
+                let _ = tx.send(Inbound::Eof).await;
+                return;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx.send(Inbound::Failed(e)).await;
+                return;
+            }
+        };
+        let mut messages = Vec::new();
+        let r = receiver.handle_bytes(buf.get(..n).unwrap_or_default(), &mut messages);
+        if !messages.is_empty() && tx.send(Inbound::Messages(messages)).await.is_err() {
+            return;
+        }
+        if let Err(e) = r {
+            let _ = tx.send(Inbound::Invalid(e)).await;
+            return;
+        }
     }
 }
 
