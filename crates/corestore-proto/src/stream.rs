@@ -131,8 +131,8 @@ impl Plaintext {
     }
 
     /// The plaintext as shared bytes (no copy): values decoded from it can point into it
-    /// ([`Message::decode_shared`](crate::wire::Message::decode_shared)); hand it back with
-    /// [`SecretStream::recycle_shared`] once handled.
+    /// ([`Message::decode_shared`](crate::wire::Message::decode_shared)). Once nothing decoded
+    /// from it is held, `Bytes::try_into_mut` gives the buffer back for reuse.
     #[must_use]
     pub fn into_shared(self) -> Bytes {
         Bytes::from(self.buf).slice(self.range)
