@@ -10,6 +10,14 @@
 //! The transport gives the buffers back ([`Connection::recycle`](crate::Connection::recycle)),
 //! and the mux builds its next batches in them (`Spares`, bounded) instead of allocating (and
 //! faulting in) fresh memory for every frame.
+//!
+//! [`FramePool`] does the same for incoming frames received by a split-off
+//! [`Receiver`](crate::stream::Receiver): a frame's buffer returns to the pool when the last
+//! value decoded from it is dropped, on whichever thread that happens.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
 
 use crate::secretstream::MAC_LEN;
 
@@ -159,9 +167,140 @@ impl Spares {
     }
 }
 
+/// A bounded pool of buffers for incoming frames, shared by a
+/// [`Receiver`](crate::stream::Receiver) and the messages it decrypted: a message's buffer
+/// goes back to the pool when the last [`Bytes`] sliced from it is dropped (block values of
+/// `data` messages live until they are stored), so the next frames are received into memory
+/// that is already mapped instead of fresh allocations. Cloning gives another handle onto the
+/// same pool.
+///
+/// At most [`FramePool::BUFFERS`] buffers of at most [`FramePool::CAPACITY`] bytes are kept;
+/// others are dropped.
+#[derive(Clone, Default)]
+pub struct FramePool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl FramePool {
+    /// The most buffers kept: the frames of a few reads, which come back together when the
+    /// round that stored their blocks ends.
+    pub const BUFFERS: usize = 16;
+
+    /// The largest buffer kept (two batch frames' worth): a peer that sends larger frames gets
+    /// fresh memory for each, so the pool stays bounded (8 MiB at most, about 2 MiB while
+    /// batch frames of 128 KiB flow).
+    pub const CAPACITY: usize = 2 * crate::frame::INITIAL_BODY_CAPACITY;
+
+    /// An empty pool.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn bufs(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `buf` (emptied) if it is small enough and there is room.
+    pub fn put(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > Self::CAPACITY {
+            return;
+        }
+        buf.clear();
+        let mut bufs = self.bufs();
+        if bufs.len() < Self::BUFFERS {
+            bufs.push(buf);
+        }
+    }
+
+    /// A kept buffer (empty), if any.
+    #[must_use]
+    pub fn take(&self) -> Option<Vec<u8>> {
+        self.bufs().pop()
+    }
+
+    /// How many buffers are kept.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.bufs().len()
+    }
+
+    /// Whether no buffer is kept.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every kept buffer.
+    pub fn clear(&self) {
+        let dropped = std::mem::take(&mut *self.bufs());
+        drop(dropped);
+    }
+
+    /// `buf[range]` as shared bytes that hand `buf` back to this pool once the last of them
+    /// (and of the slices taken from them) is dropped.
+    pub(crate) fn share(&self, buf: Vec<u8>, range: std::ops::Range<usize>) -> Bytes {
+        let owner = Pooled {
+            buf,
+            pool: self.clone(),
+        };
+        Bytes::from_owner(owner).slice(range)
+    }
+}
+
+impl std::fmt::Debug for FramePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FramePool")
+            .field("buffers", &self.len())
+            .finish()
+    }
+}
+
+/// A frame buffer lent out as [`Bytes`]; back to its pool when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: FramePool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.put(std::mem::take(&mut self.buf));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_pool_gets_buffers_back_when_the_last_slice_drops() {
+        let pool = FramePool::new();
+        let mut buf = Vec::with_capacity(1000);
+        buf.extend_from_slice(b"..hello world..");
+        let ptr = buf.as_ptr();
+        let shared = pool.share(buf, 2..13);
+        assert_eq!(&shared[..], b"hello world");
+        let world = shared.slice(6..);
+        drop(shared);
+        assert!(pool.is_empty(), "a slice still holds the buffer");
+        let moved = std::thread::spawn(move || drop(world));
+        moved.join().unwrap();
+        let back = pool.take().unwrap();
+        assert_eq!((back.as_ptr(), back.len(), back.capacity()), (ptr, 0, 1000));
+        // Bounded in count and in size.
+        for _ in 0..FramePool::BUFFERS + 3 {
+            pool.put(Vec::with_capacity(10));
+        }
+        assert_eq!(pool.len(), FramePool::BUFFERS);
+        pool.clear();
+        pool.put(Vec::with_capacity(FramePool::CAPACITY + 1));
+        pool.put(Vec::new());
+        assert!(pool.is_empty());
+    }
 
     #[test]
     fn message_buf_has_room_around_the_message() {

@@ -107,6 +107,21 @@ impl FrameDecoder {
         }
     }
 
+    /// Keeps `body` for the next frame, even between frames, unless a spare at least as large
+    /// is kept already: for a caller that hands bodies back from elsewhere (another thread)
+    /// and bounds what it keeps itself.
+    pub fn keep_spare(&mut self, body: Vec<u8>) {
+        if body.capacity() > self.spare.capacity() {
+            self.spare = body;
+        }
+    }
+
+    /// Whether a spare body is kept for the next frame.
+    #[must_use]
+    pub fn has_spare(&self) -> bool {
+        self.spare.capacity() > 0
+    }
+
     /// Drops the spare body, if any (the peer stopped between frames).
     pub fn release_spare(&mut self) {
         if !self.is_mid_frame() {

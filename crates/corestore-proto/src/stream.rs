@@ -12,7 +12,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use std::time::Duration;
 
-use crate::buffer::MessageBuf;
+use crate::buffer::{FramePool, MessageBuf};
 use crate::error::{ApiMisuse, ProtocolError};
 use crate::frame::{FrameDecoder, MAX_FRAME_LEN, encode_frame};
 use crate::noise::{HandshakeResult, KeyPair, NoiseXx, validate_public_key};
@@ -111,10 +111,12 @@ pub enum StreamEvent {
 /// A decrypted message, left where it was decrypted: the frame body it arrived in (tag byte and
 /// MAC included) and the plaintext's place in it. Dereferences to the plaintext; hand the
 /// buffer back with [`SecretStream::recycle`] once the message is handled.
-#[derive(Clone, Eq)]
+#[derive(Clone)]
 pub struct Plaintext {
     buf: Vec<u8>,
     range: Range<usize>,
+    /// Where the buffer goes back once nothing holds it (messages of a split-off [`Receiver`]).
+    pool: Option<FramePool>,
 }
 
 impl Plaintext {
@@ -131,11 +133,24 @@ impl Plaintext {
     }
 
     /// The plaintext as shared bytes (no copy): values decoded from it can point into it
-    /// ([`Message::decode_shared`](crate::wire::Message::decode_shared)). Once nothing decoded
-    /// from it is held, `Bytes::try_into_mut` gives the buffer back for reuse.
+    /// ([`Message::decode_shared`](crate::wire::Message::decode_shared)). A message of a
+    /// split-off [`Receiver`] returns its buffer to the receiver's [`FramePool`] once the last
+    /// of these bytes is dropped; otherwise, once nothing decoded from it is held,
+    /// `Bytes::try_into_mut` gives the buffer back for reuse.
     #[must_use]
     pub fn into_shared(self) -> Bytes {
-        Bytes::from(self.buf).slice(self.range)
+        match self.pool {
+            Some(pool) => pool.share(self.buf, self.range),
+            None => Bytes::from(self.buf).slice(self.range),
+        }
+    }
+}
+
+impl Plaintext {
+    /// The message, with its buffer going back to `pool` once handled.
+    fn pooled(mut self, pool: &FramePool) -> Self {
+        self.pool = Some(pool.clone());
+        self
     }
 }
 
@@ -143,7 +158,11 @@ impl From<Vec<u8>> for Plaintext {
     /// A message that is the whole buffer.
     fn from(buf: Vec<u8>) -> Self {
         let range = 0..buf.len();
-        Self { buf, range }
+        Self {
+            buf,
+            range,
+            pool: None,
+        }
     }
 }
 
@@ -153,6 +172,8 @@ impl std::ops::Deref for Plaintext {
         self.as_slice()
     }
 }
+
+impl Eq for Plaintext {}
 
 impl PartialEq for Plaintext {
     fn eq(&self, other: &Self) -> bool {
@@ -546,6 +567,7 @@ impl SecretStream {
             decoder: std::mem::replace(&mut self.decoder, fresh),
             decryptor,
             failed: None,
+            pool: FramePool::new(),
         })
     }
 
@@ -573,6 +595,8 @@ pub struct Receiver {
     decryptor: Decryptor,
     /// The failure returned by every call after the first.
     failed: Option<ProtocolError>,
+    /// Buffers for the next frames; the messages' buffers come back to it.
+    pool: FramePool,
 }
 
 impl Receiver {
@@ -589,14 +613,21 @@ impl Receiver {
             return Err(e.clone());
         }
         loop {
+            if !self.decoder.has_spare()
+                && let Some(spare) = self.pool.take()
+            {
+                self.decoder.keep_spare(spare);
+            }
             let opened = match self.decoder.decode(&mut input) {
-                Ok(Some(frame)) => open_message(&mut self.decryptor, &mut self.decoder, frame),
+                Ok(Some(frame)) => open_message(&mut self.decryptor, &mut self.decoder, frame)
+                    .map(|m| m.map(|m| m.pooled(&self.pool))),
                 Ok(None) => return Ok(()),
                 Err(e) => Err(e),
             };
             match opened {
                 Ok(Some(m)) => out.push(m),
-                Ok(None) => {}
+                // A keep-alive: the peer was quiet for a while, so no buffer is kept for it.
+                Ok(None) => self.release_spares(),
                 Err(e) => {
                     tracing::debug!(error = %e, "secret stream receiver failed");
                     self.failed = Some(e.clone());
@@ -606,10 +637,17 @@ impl Receiver {
         }
     }
 
-    /// Hands back the buffer of a handled message, for the next frame (see
-    /// [`FrameDecoder::recycle`]).
-    pub fn recycle(&mut self, buf: Vec<u8>) {
-        self.decoder.recycle(buf);
+    /// The pool the buffers of this receiver's messages go back to (see [`FramePool`]).
+    #[must_use]
+    pub fn pool(&self) -> &FramePool {
+        &self.pool
+    }
+
+    /// Drops the buffers kept for the next frames (one stays while a frame is received into
+    /// it). Done on its own when the peer sends a keep-alive: it was quiet for a while.
+    pub fn release_spares(&mut self) {
+        self.pool.clear();
+        self.decoder.release_spare();
     }
 }
 
@@ -626,7 +664,11 @@ fn open_message(
         return Ok(None);
     }
     tracing::trace!(len = range.len(), "message");
-    Ok(Some(Plaintext { buf: frame, range }))
+    Ok(Some(Plaintext {
+        buf: frame,
+        range,
+        pool: None,
+    }))
 }
 
 /// Refuses a message longer than [`MAX_MESSAGE_LEN`].

@@ -356,3 +356,36 @@ fn split_receiver_fails_on_a_bad_frame_and_stays_failed() {
         }
     );
 }
+
+#[test]
+fn split_receiver_reuses_the_buffers_of_handled_messages() {
+    fn receive(a: &mut SecretStream, rx: &mut Receiver, msg: &[u8]) -> Vec<Plaintext> {
+        a.send(msg).unwrap();
+        let mut wire = Vec::new();
+        while a.poll_transmit(Timestamp::ZERO, &mut wire).is_some() {}
+        let mut got = Vec::new();
+        rx.handle_bytes(&wire, &mut got).unwrap();
+        got
+    }
+    let (mut a, mut b) = pair();
+    shuttle(&mut a, &mut b, Timestamp::ZERO, 1000);
+    let mut rx = b.split_receiver().unwrap();
+    let shared = receive(&mut a, &mut rx, &[1; 1000]).remove(0).into_shared();
+    let buffer = shared.as_ptr() as usize - 1; // behind the tag byte
+    let value = shared.slice(10..20);
+    drop(shared);
+    // A value decoded from the message still holds the buffer; once it goes (on any
+    // thread), the buffer is back in the pool and the next frame is received into it.
+    assert!(rx.pool().is_empty());
+    std::thread::spawn(move || drop(value)).join().unwrap();
+    assert_eq!(rx.pool().len(), 1);
+    let next = receive(&mut a, &mut rx, &[2; 500]).remove(0).into_shared();
+    assert_eq!(next.as_ptr() as usize - 1, buffer);
+    assert_eq!(&next[..], &[2; 500][..]);
+    assert!(rx.pool().is_empty());
+    drop(next);
+    assert_eq!(rx.pool().len(), 1);
+    // A keep-alive (the peer was quiet) drops what the pool keeps.
+    assert!(receive(&mut a, &mut rx, &[]).is_empty());
+    assert!(rx.pool().is_empty());
+}
