@@ -172,10 +172,11 @@ impl Connection {
         self.stream.split_receiver()
     }
 
-    /// Feeds one message from the split-off [`Receiver`]. Returns the message's buffer when
-    /// it can be reused (hand it to [`Receiver::recycle`]): nothing decoded from it (block
-    /// values are slices of it) is held any more. After a failure every call returns the
-    /// same error.
+    /// Feeds one message from the split-off [`Receiver`]. A message of the receiver returns
+    /// its buffer to the receiver's [`FramePool`](crate::buffer::FramePool) by itself once
+    /// nothing decoded from it (block values are slices of it) is held; for any other
+    /// [`Plaintext`] the buffer is returned here when it can be reused at once. After a
+    /// failure every call returns the same error.
     pub fn handle_plaintext(
         &mut self,
         now: Timestamp,
