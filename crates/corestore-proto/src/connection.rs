@@ -3,12 +3,14 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use crate::error::{ApiMisuse, ProtocolError};
 use crate::noise::KeyPair;
 use crate::replicate::{Event, Peer, PeerConfig, Session};
 use crate::stream::{
-    EstablishedKeys, MAX_MESSAGE_LEN, Plaintext, Randomness, Receiver, SecretStream, StreamConfig,
-    StreamEvent, Transmit,
+    BlockLeaf, EstablishedKeys, MAX_MESSAGE_LEN, Plaintext, Randomness, Receiver, SecretStream,
+    StreamConfig, StreamEvent, Transmit,
 };
 use crate::timer::Timestamp;
 
@@ -141,14 +143,23 @@ impl Connection {
 
     /// Hands one decrypted message to the peer; returns its buffer when nothing decoded from
     /// it holds on to it (for reuse).
-    fn deliver(&mut self, now: Timestamp, m: Plaintext) -> Result<Option<Vec<u8>>, ProtocolError> {
+    fn deliver(
+        &mut self,
+        now: Timestamp,
+        mut m: Plaintext,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
         let Some(p) = &mut self.peer else {
             return Ok(None);
         };
+        let leaves = m.take_block_leaves();
         // Block values of `data` messages are slices of the frame, not copies.
         let m = m.into_shared();
+        let before = self.events.len();
         let r = p.handle_shared(now, &m);
         self.drain_peer();
+        if !leaves.is_empty() {
+            self.attach_leaves(before, &m, &leaves);
+        }
         if let Err(e) = r {
             self.close(e.clone());
             return Err(e);
@@ -157,6 +168,36 @@ impl Connection {
             buf.clear();
             Vec::from(buf)
         }))
+    }
+
+    /// Gives the `data` events from `events[before..]` whose block value is a slice of `m`
+    /// the leaf hash the receiver computed for exactly those bytes, if any.
+    fn attach_leaves(&mut self, before: usize, m: &Bytes, leaves: &[BlockLeaf]) {
+        let base = m.as_ptr() as usize;
+        for e in self.events.iter_mut().skip(before) {
+            let ConnectionEvent::Replication(
+                Event::Data { data, leaf, .. } | Event::Unsolicited { data, leaf, .. },
+            ) = e
+            else {
+                continue;
+            };
+            let Some(block) = &data.block else {
+                continue;
+            };
+            // A value decoded from `m` lies inside it; one copied out of it (buffered for a
+            // channel not yet open) does not, and gets no hash.
+            let Some(offset) = (block.value.as_ptr() as usize).checked_sub(base) else {
+                continue;
+            };
+            if offset + block.value.len() > m.len() {
+                continue;
+            }
+            if let Ok(i) = leaves.binary_search_by_key(&offset, |l| l.offset)
+                && leaves[i].len == block.value.len()
+            {
+                *leaf = Some(leaves[i].hash);
+            }
+        }
     }
 
     /// Splits off the receiving half of the open secret stream

@@ -160,6 +160,53 @@ impl<'a> Incoming<'a> {
             state: IncomingState::Start(msg),
         }
     }
+
+    /// The next item, whatever its channel: `(remote channel id, message type, payload)`.
+    /// A batch is taken apart (a batch inside a batch is skipped, an overlong item clamped to
+    /// the end, as protomux does); after an error or the last item, nothing more.
+    pub(crate) fn next_item(&mut self) -> Result<Option<(u64, u64, Reader<'a>)>, DecodeError> {
+        loop {
+            match std::mem::replace(&mut self.state, IncomingState::Done) {
+                IncomingState::Done => return Ok(None),
+                IncomingState::Start(msg) => {
+                    if msg.is_empty() {
+                        return Ok(None);
+                    }
+                    let mut r = Reader::new(msg);
+                    let rid = r.uint()?;
+                    let ty = r.uint()?;
+                    if rid == 0 && ty == 0 {
+                        let first = r.uint()?;
+                        self.state = IncomingState::Batch { rid: first, r };
+                        continue;
+                    }
+                    return Ok(Some((rid, ty, r)));
+                }
+                IncomingState::Batch { mut rid, mut r } => {
+                    if r.is_empty() {
+                        return Ok(None);
+                    }
+                    let len = r.uint()?;
+                    if len == 0 {
+                        rid = r.uint()?;
+                        self.state = IncomingState::Batch { rid, r };
+                        continue;
+                    }
+                    let len = usize::try_from(len).map_err(|_| DecodeError::UnexpectedEnd)?;
+                    // protomux clamps an overlong item to the end of the batch.
+                    let item = r.bytes(len.min(r.remaining().len()))?;
+                    self.state = IncomingState::Batch { rid, r };
+                    let mut ir = Reader::new(item);
+                    let ty = ir.uint()?;
+                    // A batch inside a batch is ignored, as protomux does.
+                    if rid == 0 && ty == 0 {
+                        continue;
+                    }
+                    return Ok(Some((rid, ty, ir)));
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -511,51 +558,12 @@ impl Mux {
         &mut self,
         incoming: &mut Incoming<'a>,
     ) -> Result<Option<IncomingMessage<'a>>, ProtocolError> {
-        loop {
-            match std::mem::replace(&mut incoming.state, IncomingState::Done) {
-                IncomingState::Done => return Ok(None),
-                IncomingState::Start(msg) => {
-                    if msg.is_empty() {
-                        return Ok(None);
-                    }
-                    let mut r = Reader::new(msg);
-                    let rid = r.uint()?;
-                    let ty = r.uint()?;
-                    if rid == 0 && ty == 0 {
-                        let first = r.uint()?;
-                        incoming.state = IncomingState::Batch { rid: first, r };
-                        continue;
-                    }
-                    if let Some(m) = self.dispatch(rid, ty, r)? {
-                        return Ok(Some(m));
-                    }
-                }
-                IncomingState::Batch { mut rid, mut r } => {
-                    if r.is_empty() {
-                        return Ok(None);
-                    }
-                    let len = r.uint()?;
-                    if len == 0 {
-                        rid = r.uint()?;
-                        incoming.state = IncomingState::Batch { rid, r };
-                        continue;
-                    }
-                    let len = usize::try_from(len).map_err(|_| DecodeError::UnexpectedEnd)?;
-                    // protomux clamps an overlong item to the end of the batch.
-                    let item = r.bytes(len.min(r.remaining().len()))?;
-                    incoming.state = IncomingState::Batch { rid, r };
-                    let mut ir = Reader::new(item);
-                    let ty = ir.uint()?;
-                    // A batch inside a batch is ignored, as protomux does.
-                    if rid == 0 && ty == 0 {
-                        continue;
-                    }
-                    if let Some(m) = self.dispatch(rid, ty, ir)? {
-                        return Ok(Some(m));
-                    }
-                }
+        while let Some((rid, ty, r)) = incoming.next_item()? {
+            if let Some(m) = self.dispatch(rid, ty, r)? {
+                return Ok(Some(m));
             }
         }
+        Ok(None)
     }
 
     /// Handles one item (not a batch): control messages and messages for pending channels

@@ -42,6 +42,7 @@ use channel::{CoreChannel, Inflight};
 pub use channel::{CoreState, RemoteState};
 
 use corestore_keys::compact::Encoder;
+use corestore_keys::hash::Hash;
 
 use crate::buffer::MessageBuf;
 use crate::error::{ApiMisuse, ProtocolError};
@@ -168,6 +169,10 @@ pub enum Event {
         core: CoreId,
         /// The reply.
         data: Box<Data>,
+        /// The leaf hash of the reply's block value (`corestore_keys::hash::leaf`), when a
+        /// split-off [`Receiver`](crate::stream::Receiver) computed it from those very bytes
+        /// as they arrived (on its own thread); `None`: not computed.
+        leaf: Option<Hash>,
     },
     /// `data` not matching any of our requests but acceptable unsolicited: a fork proof
     /// (`fork` above ours) or a conflict proof / hypercore 11 push (`request == 0`).
@@ -176,6 +181,8 @@ pub enum Event {
         core: CoreId,
         /// The proof.
         data: Box<Data>,
+        /// As for [`Event::Data`].
+        leaf: Option<Hash>,
     },
     /// The remote has nothing for our request.
     ///
@@ -968,9 +975,17 @@ impl Peer {
                         self.deadlines.done(1);
                     }
                     self.update_timer();
-                    self.events.push_back(Event::Data { core, data });
+                    self.events.push_back(Event::Data {
+                        core,
+                        data,
+                        leaf: None,
+                    });
                 } else if data.fork > c.local.fork || data.request == 0 {
-                    self.events.push_back(Event::Unsolicited { core, data });
+                    self.events.push_back(Event::Unsolicited {
+                        core,
+                        data,
+                        leaf: None,
+                    });
                 } else {
                     tracing::trace!(
                         core = core.0,

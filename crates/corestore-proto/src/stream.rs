@@ -12,12 +12,16 @@ use std::ops::Range;
 use bytes::Bytes;
 use std::time::Duration;
 
+use corestore_keys::hash::Hash;
+
 use crate::buffer::{FramePool, MessageBuf};
 use crate::error::{ApiMisuse, ProtocolError};
 use crate::frame::{FrameDecoder, MAX_FRAME_LEN, encode_frame};
+use crate::mux::Incoming;
 use crate::noise::{HandshakeResult, KeyPair, NoiseXx, validate_public_key};
 use crate::secretstream::{ABYTES, Decryptor, Encryptor, HEADER_LEN, ID_HEADER_LEN, stream_id};
 use crate::timer::{Timer, TimerTable, Timestamp};
+use crate::wire;
 
 /// The largest plaintext message (one protomux frame) that fits one encrypted frame.
 pub const MAX_MESSAGE_LEN: usize = MAX_FRAME_LEN - ABYTES;
@@ -117,6 +121,21 @@ pub struct Plaintext {
     range: Range<usize>,
     /// Where the buffer goes back once nothing holds it (messages of a split-off [`Receiver`]).
     pool: Option<FramePool>,
+    /// The leaf hashes of the block values of the `data` messages in it, when the receiver
+    /// computed them ([`Receiver::set_hash_blocks`]), in the order of their offsets.
+    leaves: Vec<BlockLeaf>,
+}
+
+/// The leaf hash of one block value in a [`Plaintext`], computed by the [`Receiver`] that
+/// decrypted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockLeaf {
+    /// Where the value starts in the plaintext.
+    pub offset: usize,
+    /// The value's length.
+    pub len: usize,
+    /// `corestore_keys::hash::leaf` of the value.
+    pub hash: Hash,
 }
 
 impl Plaintext {
@@ -152,6 +171,52 @@ impl Plaintext {
         self.pool = Some(pool.clone());
         self
     }
+
+    /// The leaf hashes of the block values of the `data` messages in this message, when the
+    /// [`Receiver`] that decrypted it computed them (see [`Receiver::set_hash_blocks`]); in
+    /// the order of their offsets.
+    #[must_use]
+    pub fn block_leaves(&self) -> &[BlockLeaf] {
+        &self.leaves
+    }
+
+    /// Takes the leaf hashes out (see [`Plaintext::block_leaves`]).
+    pub(crate) fn take_block_leaves(&mut self) -> Vec<BlockLeaf> {
+        std::mem::take(&mut self.leaves)
+    }
+
+    /// Hashes the block values of the `data` messages this message holds (on the channels of
+    /// any protocol: a value that turns out not to be a hypercore block costs a hash, nothing
+    /// more, as a hash is used only for the bytes it was computed from).
+    fn hash_blocks(&mut self) {
+        let plain = self.as_slice();
+        let base = plain.as_ptr() as usize;
+        let mut spans = Vec::new();
+        let mut items = Incoming::new(plain);
+        while let Ok(Some((channel, message_type, mut r))) = items.next_item() {
+            if channel != 0
+                && message_type == wire::DATA
+                && let Some(value) = wire::data_block_value(r.rest())
+            {
+                spans.push((value.as_ptr() as usize - base, value));
+            }
+        }
+        if spans.is_empty() {
+            return;
+        }
+        let values: Vec<&[u8]> = spans.iter().map(|&(_, v)| v).collect();
+        let hashes = corestore_keys::hash::leaves(&values);
+        let leaves = spans
+            .iter()
+            .zip(hashes)
+            .map(|(&(offset, value), hash)| BlockLeaf {
+                offset,
+                len: value.len(),
+                hash,
+            })
+            .collect();
+        self.leaves = leaves;
+    }
 }
 
 impl From<Vec<u8>> for Plaintext {
@@ -162,6 +227,7 @@ impl From<Vec<u8>> for Plaintext {
             buf,
             range,
             pool: None,
+            leaves: Vec::new(),
         }
     }
 }
@@ -568,6 +634,7 @@ impl SecretStream {
             decryptor,
             failed: None,
             pool: FramePool::new(),
+            hash_blocks: true,
         })
     }
 
@@ -597,6 +664,8 @@ pub struct Receiver {
     failed: Option<ProtocolError>,
     /// Buffers for the next frames; the messages' buffers come back to it.
     pool: FramePool,
+    /// Whether block values are hashed as they arrive ([`Receiver::set_hash_blocks`]).
+    hash_blocks: bool,
 }
 
 impl Receiver {
@@ -619,8 +688,16 @@ impl Receiver {
                 self.decoder.keep_spare(spare);
             }
             let opened = match self.decoder.decode(&mut input) {
-                Ok(Some(frame)) => open_message(&mut self.decryptor, &mut self.decoder, frame)
-                    .map(|m| m.map(|m| m.pooled(&self.pool))),
+                Ok(Some(frame)) => {
+                    open_message(&mut self.decryptor, &mut self.decoder, frame).map(|m| {
+                        m.map(|mut m| {
+                            if self.hash_blocks {
+                                m.hash_blocks();
+                            }
+                            m.pooled(&self.pool)
+                        })
+                    })
+                }
                 Ok(None) => return Ok(()),
                 Err(e) => Err(e),
             };
@@ -635,6 +712,15 @@ impl Receiver {
                 }
             }
         }
+    }
+
+    /// Whether the block values of `data` messages are hashed here, as they arrive (on by
+    /// default): their leaf hashes travel with the message ([`Plaintext::block_leaves`]) and
+    /// reach [`Event::Data`](crate::replicate::Event::Data) through
+    /// [`Connection::handle_plaintext`](crate::Connection::handle_plaintext), so the thread
+    /// that verifies the proofs does not hash the blocks again.
+    pub fn set_hash_blocks(&mut self, on: bool) {
+        self.hash_blocks = on;
     }
 
     /// The pool the buffers of this receiver's messages go back to (see [`FramePool`]).
@@ -668,6 +754,7 @@ fn open_message(
         buf: frame,
         range,
         pool: None,
+        leaves: Vec::new(),
     }))
 }
 

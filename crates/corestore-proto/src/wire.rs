@@ -45,6 +45,9 @@ pub mod limits {
     pub const MAX_USER_DATA: usize = 64 * 1024;
 }
 
+/// The message type of `data`.
+pub const DATA: u64 = 3;
+
 /// How many message types `hypercore/alpha` defines (0 `sync` to 9 `extension`); a type at or
 /// above it is ignored by receivers, as protomux does.
 pub const MESSAGE_TYPES: u64 = 10;
@@ -518,7 +521,7 @@ impl Message {
                 })
             }
             2 => Self::Cancel(r.uint()?),
-            3 => Self::Data(Box::new(decode_data(r, owner)?)),
+            DATA => Self::Data(Box::new(decode_data(r, owner)?)),
             4 => {
                 let request = r.uint()?;
                 let reason = if r.is_empty() {
@@ -673,6 +676,20 @@ fn shared(owner: Option<&Bytes>, part: &[u8]) -> Bytes {
         }
     }
     Bytes::copy_from_slice(part)
+}
+
+/// The block value of a `data` message's payload (message type 3), found without decoding the
+/// rest; `None` if it has no block or does not decode that far.
+pub(crate) fn data_block_value(payload: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader::new(payload);
+    let flags = r.uint().ok()?;
+    if flags & 1 == 0 {
+        return None;
+    }
+    let _request = r.uint().ok()?;
+    let _fork = r.uint().ok()?;
+    let _index = r.uint().ok()?;
+    r.buffer(limits::MAX_BLOCK_LEN).ok()
 }
 
 fn decode_data(r: &mut Reader<'_>, owner: Option<&Bytes>) -> Result<Data, DecodeError> {

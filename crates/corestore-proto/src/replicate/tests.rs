@@ -135,7 +135,8 @@ fn data_must_match_the_request() {
         events(&mut b),
         vec![Event::Unsolicited {
             core: cb,
-            data: Box::new(fork)
+            data: Box::new(fork),
+            leaf: None,
         }]
     );
     // noData completes the request.

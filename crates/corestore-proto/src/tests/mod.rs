@@ -19,6 +19,8 @@ pub(crate) struct Pair {
     pub(crate) b_events: Vec<ConnectionEvent>,
     /// `a`'s receiving half, once split off: `a`'s input goes through it.
     pub(crate) a_rx: Option<Receiver>,
+    /// The same for `b`.
+    pub(crate) b_rx: Option<Receiver>,
 }
 
 fn connection(initiator: bool, seed: u8) -> Connection {
@@ -44,6 +46,7 @@ impl Pair {
             a_events: Vec::new(),
             b_events: Vec::new(),
             a_rx: None,
+            b_rx: None,
         }
     }
 
@@ -58,7 +61,7 @@ impl Pair {
                 return;
             }
             // Failures surface as `ConnectionEvent::Closed`.
-            let _ = self.b.handle_bytes(self.now, &ab);
+            feed(&mut self.b, self.b_rx.as_mut(), self.now, &ab);
             self.feed_a(&ba);
             self.collect();
         }
@@ -67,22 +70,7 @@ impl Pair {
 
     /// Feeds `a` from the transport, through its receiver if it is split off.
     fn feed_a(&mut self, input: &[u8]) {
-        let Some(rx) = &mut self.a_rx else {
-            let _ = self.a.handle_bytes(self.now, input);
-            return;
-        };
-        let mut messages = Vec::new();
-        let r = rx.handle_bytes(input, &mut messages);
-        for m in messages {
-            // The buffers go back to the receiver's pool by themselves.
-            assert!(matches!(
-                self.a.handle_plaintext(self.now, m),
-                Ok(None) | Err(_)
-            ));
-        }
-        if let Err(e) = r {
-            self.a.handle_receive_error(e);
-        }
+        feed(&mut self.a, self.a_rx.as_mut(), self.now, input);
     }
 
     fn collect(&mut self) {
@@ -122,6 +110,23 @@ impl Pair {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// Feeds `c` from the transport, through `rx` if its receiver is split off.
+fn feed(c: &mut Connection, rx: Option<&mut Receiver>, now: Timestamp, input: &[u8]) {
+    let Some(rx) = rx else {
+        let _ = c.handle_bytes(now, input);
+        return;
+    };
+    let mut messages = Vec::new();
+    let r = rx.handle_bytes(input, &mut messages);
+    for m in messages {
+        // The buffers go back to the receiver's pool by themselves.
+        assert!(matches!(c.handle_plaintext(now, m), Ok(None) | Err(_)));
+    }
+    if let Err(e) = r {
+        c.handle_receive_error(e);
     }
 }
 

@@ -119,7 +119,8 @@ fn upgrade_then_block_then_timeout() {
     assert!(
         eb.contains(&Event::Data {
             core: cb,
-            data: Box::new(proof)
+            data: Box::new(proof),
+            leaf: None,
         }),
         "{eb:?}"
     );
@@ -170,7 +171,8 @@ fn upgrade_then_block_then_timeout() {
     p.drive_bounded();
     assert!(Pair::take(&mut p.b_events).contains(&Event::Data {
         core: cb,
-        data: Box::new(block)
+        data: Box::new(block),
+        leaf: None,
     }));
 
     // The other request times out: B reports it and cancels; A learns of the cancel.
@@ -352,8 +354,58 @@ fn availability_and_conflict_probe() {
     assert!(
         eb.contains(&Event::Unsolicited {
             core: cb,
-            data: Box::new(proof)
+            data: Box::new(proof),
+            leaf: None,
         }),
         "{eb:?}"
     );
+}
+
+#[test]
+fn a_split_receiver_hashes_the_blocks_it_receives() {
+    let mut p = Pair::new();
+    let (ca, cb) = open(&mut p, KEY);
+    p.b_rx = Some(p.b.split_receiver().unwrap());
+    p.drive_bounded();
+    let _ = Pair::take(&mut p.b_events);
+    let now = p.now;
+    let ids: Vec<u64> = (0..3)
+        .map(|index| {
+            let spec = RequestSpec {
+                block: Some(RequestBlock { index, nodes: 0 }),
+                ..RequestSpec::default()
+            };
+            p.pb().request(now, cb, spec).unwrap()
+        })
+        .collect();
+    p.drive_bounded();
+    let value = |i: u64| bytes::Bytes::from(vec![i as u8; 100 + i as usize]);
+    let answer = |i: u64| Data {
+        request: ids[i as usize],
+        block: Some(DataBlock {
+            index: i,
+            value: value(i),
+            nodes: vec![],
+        }),
+        ..Data::default()
+    };
+    // One answer in a frame of its own, two in one batch frame.
+    assert!(p.pa().send_data(ca, answer(0)).unwrap());
+    p.drive_bounded();
+    p.pa().cork();
+    assert!(p.pa().send_data(ca, answer(1)).unwrap());
+    assert!(p.pa().send_data(ca, answer(2)).unwrap());
+    p.pa().uncork();
+    p.drive_bounded();
+    let leaves: Vec<_> = Pair::take(&mut p.b_events)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Data { data, leaf, .. } => Some((data.block.unwrap().index, leaf)),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<_> = (0..3)
+        .map(|i| (i, Some(corestore_keys::hash::leaf(&value(i)))))
+        .collect();
+    assert_eq!(leaves, expected);
 }

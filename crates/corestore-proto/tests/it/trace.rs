@@ -175,7 +175,7 @@ fn traced_session_reader_replies_match() {
                         b.request(now, c, spec).unwrap();
                     }
                 }
-                Event::Data { core: c, data } if data.upgrade.is_some() => {
+                Event::Data { core: c, data, .. } if data.upgrade.is_some() => {
                     let state = CoreState {
                         length: 3,
                         ..reader

@@ -605,8 +605,17 @@ impl Driver {
                     self.answer(id, &request)?;
                 }
             }
-            Event::Data { core: id, data } | Event::Unsolicited { core: id, data } => {
-                self.on_data(id, *data);
+            Event::Data {
+                core: id,
+                data,
+                leaf,
+            }
+            | Event::Unsolicited {
+                core: id,
+                data,
+                leaf,
+            } => {
+                self.on_data(id, *data, leaf);
             }
             Event::NoData {
                 core: id, request, ..

@@ -218,15 +218,37 @@ impl Core {
     /// does, against the current state. One result per proof, in order.
     #[must_use]
     pub fn verify_many(&self, proofs: Vec<Proof>) -> Vec<Result<VerifiedBatch>> {
+        self.verify_many_hashed(proofs.into_iter().map(|p| (p, None)).collect())
+    }
+
+    /// [`Core::verify_many`] of proofs whose blocks may be hashed already: a `Some(leaf)` next
+    /// to a proof is taken as `corestore_keys::hash::leaf` of its block's value, so it must
+    /// have been computed by the caller from those very bytes (say on another thread as they
+    /// arrived), never taken from a peer: the proof is checked against it, not against the
+    /// bytes. (Debug builds recompute it and panic on a mismatch.) Blocks without one are
+    /// hashed side by side as [`Core::verify_many`] does.
+    #[must_use]
+    pub fn verify_many_hashed(
+        &self,
+        proofs: Vec<(Proof, Option<Hash>)>,
+    ) -> Vec<Result<VerifiedBatch>> {
         let blocks: Vec<&[u8]> = proofs
             .iter()
-            .filter_map(|p| p.block.as_ref().map(|b| &b.value[..]))
+            .filter(|(_, known)| known.is_none())
+            .filter_map(|(p, _)| p.block.as_ref().map(|b| &b.value[..]))
             .collect();
         let mut leaves = corestore_keys::hash::leaves(&blocks).into_iter();
         proofs
             .into_iter()
-            .map(|proof| {
-                let leaf = proof.block.as_ref().and_then(|_| leaves.next());
+            .map(|(proof, known)| {
+                let leaf = match (&proof.block, known) {
+                    (Some(block), Some(known)) => {
+                        debug_assert_eq!(known, corestore_keys::hash::leaf(&block.value));
+                        Some(known)
+                    }
+                    (Some(_), None) => leaves.next(),
+                    (None, _) => None,
+                };
                 let mut batch = self.verify_parts(&proof, leaf)?;
                 batch.block = proof.block.map(|b| (b.index, b.value));
                 Ok(batch)

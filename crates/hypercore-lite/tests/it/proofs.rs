@@ -539,11 +539,45 @@ fn verify_many_gives_what_verify_owned_gives() {
         .map(|p| reader.verify_owned(p.clone()).map_err(|e| e.to_string()))
         .collect();
     let many: Vec<_> = reader
-        .verify_many(proofs)
+        .verify_many(proofs.clone())
         .into_iter()
         .map(|r| r.map_err(|e| e.to_string()))
         .collect();
     assert_eq!(many, one_by_one);
     assert_eq!(many.iter().filter(|r| r.is_err()).count(), 2, "{many:?}");
     assert!(many[2].is_err() && many.last().is_some_and(Result::is_err));
+    // With every other block's leaf hash known up front (as the wire layer computes them),
+    // the results are the same.
+    let hashed: Vec<_> = proofs
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let known = p
+                .block
+                .as_ref()
+                .filter(|_| i % 2 == 0)
+                .map(|b| corestore_keys::hash::leaf(&b.value));
+            (p, known)
+        })
+        .collect();
+    let many_hashed: Vec<_> = reader
+        .verify_many_hashed(hashed)
+        .into_iter()
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect();
+    assert_eq!(many_hashed, one_by_one);
+}
+
+/// A known leaf hash that is not the block's is a caller's bug: debug builds catch it.
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "assertion `left == right` failed")]
+fn verify_many_hashed_checks_known_hashes_in_debug_builds() {
+    let (writer, _) = writer(4);
+    let mut reader = reader(&writer);
+    upgrade(&writer, &mut reader);
+    let request = request_block(&writer, &reader, 1);
+    let proof = writer.proof(&request).unwrap().unwrap();
+    let wrong = corestore_keys::hash::leaf(b"not the block");
+    let _ = reader.verify_many_hashed(vec![(proof, Some(wrong))]);
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::inflight::Asked;
+use corestore_keys::Hash;
 use corestore_proto::replicate::{CoreId, RequestSpec};
 use corestore_proto::wire::{self, RequestBlock};
 use tracing::{debug, trace};
@@ -140,7 +141,8 @@ impl Driver {
     /// A proof that does not verify pauses the peer (no more requests to it) and, on our fork,
     /// probes it for a conflict ([`Driver::check_if_conflict`]); a conflict probe's answer
     /// goes to [`Driver::on_conflict_proof`].
-    pub(super) fn on_data(&mut self, id: CoreId, data: wire::Data) {
+    /// `leaf`: the leaf hash of the block value, when the receiver task computed it.
+    pub(super) fn on_data(&mut self, id: CoreId, data: wire::Data, leaf: Option<Hash>) {
         let Some(a) = self.attached.get_mut(&id) else {
             return;
         };
@@ -176,6 +178,7 @@ impl Driver {
                 id,
                 core,
                 proof,
+                leaf,
                 bytes,
             });
             return;
@@ -191,7 +194,8 @@ impl Driver {
     }
 
     /// Verifies and stores the block proofs received this round, per core in the order they
-    /// arrived: their blocks are hashed side by side ([`Core::verify_many`]) and the proofs
+    /// arrived: their blocks are hashed side by side ([`Core::verify_many`]; those the
+    /// receiver task hashed already are not hashed again) and the proofs
     /// that verify are stored with one [`Core::apply_batch`] (one oplog write per core per
     /// round).
     ///
@@ -210,15 +214,17 @@ impl Driver {
                 received = mine;
                 rest
             };
-            let (proofs, sizes): (Vec<_>, Vec<_>) =
-                received.drain(..).map(|r| (r.proof, r.bytes)).unzip();
+            let (proofs, sizes): (Vec<_>, Vec<_>) = received
+                .drain(..)
+                .map(|r| ((r.proof, r.leaf), r.bytes))
+                .unzip();
             if !rest.is_empty() {
                 received = rest;
             }
             let outcome = core.with(|c| {
                 let mut outcomes = Vec::with_capacity(proofs.len());
                 let mut batches = Vec::with_capacity(proofs.len());
-                for (verified, bytes) in c.verify_many(proofs).into_iter().zip(sizes) {
+                for (verified, bytes) in c.verify_many_hashed(proofs).into_iter().zip(sizes) {
                     match verified {
                         Ok(batch) => {
                             outcomes.push(Outcome::Verified(batch.block(), bytes));
@@ -359,6 +365,8 @@ pub(super) struct Received {
     id: CoreId,
     core: Arc<LoadedCore>,
     proof: hypercore_lite::Proof,
+    /// The leaf hash of the block, if the receiver task computed it.
+    leaf: Option<Hash>,
     /// The block's size, for the download event.
     bytes: Option<u64>,
 }
