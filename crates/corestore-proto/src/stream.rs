@@ -184,39 +184,6 @@ impl Plaintext {
     pub(crate) fn take_block_leaves(&mut self) -> Vec<BlockLeaf> {
         std::mem::take(&mut self.leaves)
     }
-
-    /// Hashes the block values of the `data` messages this message holds (on the channels of
-    /// any protocol: a value that turns out not to be a hypercore block costs a hash, nothing
-    /// more, as a hash is used only for the bytes it was computed from).
-    fn hash_blocks(&mut self) {
-        let plain = self.as_slice();
-        let base = plain.as_ptr() as usize;
-        let mut spans = Vec::new();
-        let mut items = Incoming::new(plain);
-        while let Ok(Some((channel, message_type, mut r))) = items.next_item() {
-            if channel != 0
-                && message_type == wire::DATA
-                && let Some(value) = wire::data_block_value(r.rest())
-            {
-                spans.push((value.as_ptr() as usize - base, value));
-            }
-        }
-        if spans.is_empty() {
-            return;
-        }
-        let values: Vec<&[u8]> = spans.iter().map(|&(_, v)| v).collect();
-        let hashes = corestore_keys::hash::leaves(&values);
-        let leaves = spans
-            .iter()
-            .zip(hashes)
-            .map(|(&(offset, value), hash)| BlockLeaf {
-                offset,
-                len: value.len(),
-                hash,
-            })
-            .collect();
-        self.leaves = leaves;
-    }
 }
 
 impl From<Vec<u8>> for Plaintext {
@@ -681,24 +648,17 @@ impl Receiver {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        loop {
+        let first = out.len();
+        let result = loop {
             if !self.decoder.has_spare()
                 && let Some(spare) = self.pool.take()
             {
                 self.decoder.keep_spare(spare);
             }
             let opened = match self.decoder.decode(&mut input) {
-                Ok(Some(frame)) => {
-                    open_message(&mut self.decryptor, &mut self.decoder, frame).map(|m| {
-                        m.map(|mut m| {
-                            if self.hash_blocks {
-                                m.hash_blocks();
-                            }
-                            m.pooled(&self.pool)
-                        })
-                    })
-                }
-                Ok(None) => return Ok(()),
+                Ok(Some(frame)) => open_message(&mut self.decryptor, &mut self.decoder, frame)
+                    .map(|m| m.map(|m| m.pooled(&self.pool))),
+                Ok(None) => break Ok(()),
                 Err(e) => Err(e),
             };
             match opened {
@@ -708,10 +668,14 @@ impl Receiver {
                 Err(e) => {
                     tracing::debug!(error = %e, "secret stream receiver failed");
                     self.failed = Some(e.clone());
-                    return Err(e);
+                    break Err(e);
                 }
             }
+        };
+        if self.hash_blocks {
+            hash_block_values(out.get_mut(first..).unwrap_or_default());
         }
+        result
     }
 
     /// Whether the block values of `data` messages are hashed here, as they arrive (on by
@@ -734,6 +698,38 @@ impl Receiver {
     pub fn release_spares(&mut self) {
         self.pool.clear();
         self.decoder.release_spare();
+    }
+}
+
+/// Hashes the block values of the `data` messages in `messages` (on the channels of any
+/// protocol: a value that turns out not to be a hypercore block costs a hash, nothing more, as
+/// a hash is used only for the bytes it was computed from), all in one go so that the vector
+/// lanes are full even when each message holds one or two large blocks.
+fn hash_block_values(messages: &mut [Plaintext]) {
+    let mut spans = Vec::new();
+    let mut values = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let plain = m.as_slice();
+        let base = plain.as_ptr() as usize;
+        let mut items = Incoming::new(plain);
+        while let Ok(Some((channel, message_type, mut r))) = items.next_item() {
+            if channel != 0
+                && message_type == wire::DATA
+                && let Some(value) = wire::data_block_value(r.rest())
+            {
+                spans.push((i, value.as_ptr() as usize - base, value.len()));
+                values.push(value);
+            }
+        }
+    }
+    if values.is_empty() {
+        return;
+    }
+    let hashes = corestore_keys::hash::leaves(&values);
+    for ((i, offset, len), hash) in spans.into_iter().zip(hashes) {
+        if let Some(m) = messages.get_mut(i) {
+            m.leaves.push(BlockLeaf { offset, len, hash });
+        }
     }
 }
 

@@ -342,7 +342,9 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io<S> {
 
 /// The receiver task: reads the transport, frames and decrypts, and hands the messages of
 /// each read to the driver (waiting while [`INBOUND_BATCHES`] reads are not taken yet: the
-/// channel is the back-pressure). Ends at the end of the transport, on a failure (after
+/// channel is the back-pressure). While earlier reads wait in the channel (the driver is the
+/// busier of the two), it also hashes the blocks of `data` messages, which the driver would
+/// otherwise do when it verifies them. Ends at the end of the transport, on a failure (after
 /// reporting it), or when the driver is gone.
 async fn receive<S: AsyncRead>(
     mut read: ReadHalf<S>,
@@ -362,6 +364,9 @@ async fn receive<S: AsyncRead>(
                 return;
             }
         };
+        // Hashing the blocks here pays while the driver is behind (reads wait for it); while
+        // it waits for input, the messages go at once and it hashes them itself.
+        receiver.set_hash_blocks(tx.capacity() < INBOUND_BATCHES);
         let mut messages = Vec::new();
         let r = receiver.handle_bytes(buf.get(..n).unwrap_or_default(), &mut messages);
         if !messages.is_empty() && tx.send(Inbound::Messages(messages)).await.is_err() {
