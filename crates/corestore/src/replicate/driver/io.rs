@@ -17,6 +17,8 @@ use std::collections::VecDeque;
 use std::future::Future as _;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker, ready};
 
 use corestore_proto::ProtocolError;
@@ -191,6 +193,9 @@ enum Input<S> {
     /// A receiver task reads, frames and decrypts on another worker thread.
     Task {
         messages: mpsc::Receiver<Inbound>,
+        /// Whether the driver waits for the task's next messages (set when it finds the
+        /// channel empty, cleared when it takes messages).
+        waiting: Arc<AtomicBool>,
         _task: AbortOnDrop,
     },
     /// Only while switching from `Direct` to `Task`.
@@ -254,10 +259,12 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io<S> {
             return;
         };
         let (tx, messages) = mpsc::channel(INBOUND_BATCHES);
-        let task = tokio::spawn(receive(read, buf, receiver, tx).in_current_span());
+        let waiting = Arc::new(AtomicBool::new(false));
+        let task = receive(read, buf, receiver, tx, Arc::clone(&waiting));
         self.input = Input::Task {
             messages,
-            _task: AbortOnDrop(task),
+            waiting,
+            _task: AbortOnDrop(tokio::spawn(task.in_current_span())),
         };
     }
 
@@ -328,12 +335,23 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io<S> {
                     Poll::Pending => Poll::Pending,
                 }
             }
-            Input::Task { messages, .. } => match ready!(messages.poll_recv(cx)) {
-                Some(Inbound::Messages(m)) => Poll::Ready(Step::Messages(m)),
-                Some(Inbound::Invalid(e)) => Poll::Ready(Step::Invalid(e)),
-                Some(Inbound::Failed(e)) => Poll::Ready(Step::Failed(e)),
-                // The task ends only after reporting why, or when aborted with the driver.
-                Some(Inbound::Eof) | None => Poll::Ready(Step::Eof),
+            Input::Task {
+                messages, waiting, ..
+            } => match messages.poll_recv(cx) {
+                Poll::Pending => {
+                    waiting.store(true, Ordering::Relaxed);
+                    Poll::Pending
+                }
+                Poll::Ready(Some(Inbound::Messages(m))) => {
+                    waiting.store(false, Ordering::Relaxed);
+                    Poll::Ready(Step::Messages(m))
+                }
+                Poll::Ready(m) => Poll::Ready(match m {
+                    Some(Inbound::Invalid(e)) => Step::Invalid(e),
+                    Some(Inbound::Failed(e)) => Step::Failed(e),
+                    // The task ends only after reporting why, or when aborted with the driver.
+                    Some(Inbound::Eof | Inbound::Messages(_)) | None => Step::Eof,
+                }),
             },
             Input::Switching => Poll::Pending,
         }
@@ -342,15 +360,15 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io<S> {
 
 /// The receiver task: reads the transport, frames and decrypts, and hands the messages of
 /// each read to the driver (waiting while [`INBOUND_BATCHES`] reads are not taken yet: the
-/// channel is the back-pressure). While earlier reads wait in the channel (the driver is the
-/// busier of the two), it also hashes the blocks of `data` messages, which the driver would
-/// otherwise do when it verifies them. Ends at the end of the transport, on a failure (after
-/// reporting it), or when the driver is gone.
+/// channel is the back-pressure). Unless the driver is `waiting` for them, it also hashes the
+/// blocks of `data` messages, which the driver would otherwise do when it verifies them. Ends
+/// at the end of the transport, on a failure (after reporting it), or when the driver is gone.
 async fn receive<S: AsyncRead>(
     mut read: ReadHalf<S>,
     mut buf: Box<[u8]>,
     mut receiver: Receiver,
     tx: mpsc::Sender<Inbound>,
+    waiting: Arc<AtomicBool>,
 ) {
     loop {
         let n = match read.read(&mut buf).await {
@@ -364,9 +382,9 @@ async fn receive<S: AsyncRead>(
                 return;
             }
         };
-        // Hashing the blocks here pays while the driver is behind (reads wait for it); while
-        // it waits for input, the messages go at once and it hashes them itself.
-        receiver.set_hash_blocks(tx.capacity() < INBOUND_BATCHES);
+        // Hashing the blocks here pays while the driver is busy; while it waits for input,
+        // the messages go at once and it hashes them itself.
+        receiver.set_hash_blocks(!waiting.load(Ordering::Relaxed));
         let mut messages = Vec::new();
         let r = receiver.handle_bytes(buf.get(..n).unwrap_or_default(), &mut messages);
         if !messages.is_empty() && tx.send(Inbound::Messages(messages)).await.is_err() {
