@@ -5,12 +5,13 @@
 //!
 //! Invariants: no panic; a decoded message reports the type it was decoded as; encoding is an
 //! identity on what decodes: `decode(encode(m)) == m`, and `encode` of that is the same bytes
-//! (the encoder writes the minimal form, so the bytes may differ from the input, the value not).
+//! (the encoder writes the minimal form, so the bytes may differ from the input, the value not);
+//! `data_block_value` finds the very bytes a decoded `data` message holds as its block value.
 
 #![no_main]
 
 use corestore_proto::codec::Reader;
-use corestore_proto::wire::{Handshake, Manifest, Message};
+use corestore_proto::wire::{Handshake, Manifest, Message, data_block_value};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
@@ -19,8 +20,12 @@ fuzz_target!(|input: &[u8]| {
     };
     let ty = u64::from(ty);
 
+    let value = data_block_value(payload);
     if let Ok(m) = Message::decode(ty, payload) {
         assert_eq!(m.message_type(), ty);
+        if let Message::Data(d) = &m {
+            assert_eq!(value, d.block.as_ref().map(|b| &b.value[..]));
+        }
         let bytes = m.encode();
         let again = Message::decode(ty, &bytes)
             .unwrap_or_else(|e| panic!("re-encoding of {m:?} does not decode: {e}"));

@@ -189,7 +189,10 @@ impl Connection {
             let Some(offset) = (block.value.as_ptr() as usize).checked_sub(base) else {
                 continue;
             };
-            if offset + block.value.len() > m.len() {
+            if offset
+                .checked_add(block.value.len())
+                .is_none_or(|end| end > m.len())
+            {
                 continue;
             }
             if let Ok(i) = leaves.binary_search_by_key(&offset, |l| l.offset)

@@ -678,9 +678,11 @@ fn shared(owner: Option<&Bytes>, part: &[u8]) -> Bytes {
     Bytes::copy_from_slice(part)
 }
 
-/// The block value of a `data` message's payload (message type 3), found without decoding the
-/// rest; `None` if it has no block or does not decode that far.
-pub(crate) fn data_block_value(payload: &[u8]) -> Option<&[u8]> {
+/// The block value of a `data` message's payload (message type [`DATA`]), found without
+/// decoding the rest: the bytes [`Message::decode`] would give as `block.value` when the whole
+/// payload decodes; `None` if it has no block or does not decode that far.
+#[must_use]
+pub fn data_block_value(payload: &[u8]) -> Option<&[u8]> {
     let mut r = Reader::new(payload);
     let flags = r.uint().ok()?;
     if flags & 1 == 0 {

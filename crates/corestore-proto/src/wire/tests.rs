@@ -339,6 +339,13 @@ proptest! {
     #[test]
     fn every_message_round_trips(m in message()) {
         let bytes = m.encode();
+        // The block value is found without decoding the rest.
+        if let Message::Data(d) = &m {
+            prop_assert_eq!(
+                super::data_block_value(&bytes),
+                d.block.as_ref().map(|b| &b.value[..])
+            );
+        }
         let back = Message::decode(m.message_type(), &bytes).unwrap();
         // NoData with a zero reason behind a set flag re-encodes as "no reason".
         prop_assert_eq!(&back.encode(), &bytes);
