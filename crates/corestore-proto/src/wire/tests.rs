@@ -342,7 +342,7 @@ proptest! {
         // The block value is found without decoding the rest.
         if let Message::Data(d) = &m {
             prop_assert_eq!(
-                super::data_block_value(&bytes),
+                data_block_value(&bytes),
                 d.block.as_ref().map(|b| &b.value[..])
             );
         }
