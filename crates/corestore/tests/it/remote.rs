@@ -184,6 +184,31 @@ async fn an_invalid_request_ends_the_stream() {
     );
 }
 
+/// Bytes that fail decryption once the stream is open end the stream with the decryption
+/// error, whether the store's receiver task reads them (multi-threaded runtime) or its driver
+/// (one thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_that_fails_decryption_ends_the_stream() {
+    frame_that_fails_decryption().await;
+}
+
+#[tokio::test]
+async fn a_frame_that_fails_decryption_ends_the_stream_on_one_thread() {
+    frame_that_fails_decryption().await;
+}
+
+async fn frame_that_fails_decryption() {
+    let (_store, _core, handle, mut raw) = serve(10).await;
+    let mut garbage = vec![40, 0, 0];
+    garbage.extend_from_slice(&[0xa5; 40]);
+    raw.io.write_all(&garbage).await.unwrap();
+    let ended = bounded(handle.join()).await;
+    assert!(
+        matches!(ended, Err(Error::Protocol(ProtocolError::Decryption))),
+        "{ended:?}"
+    );
+}
+
 /// A writer peer answers the first request for block 0 with `noData` (and then announces it
 /// again). The reader's trimmed request for block 1 leaned on that proof (it brings block 1's
 /// leaf): the proof of block 1 is not anchored, which is not the writer's fault; block 1 is
