@@ -254,8 +254,10 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io<S> {
     /// another worker thread while the driver verifies and stores what came before.
     /// From now on input arrives as [`Step::Messages`].
     pub(super) fn spawn_receiver(&mut self, receiver: Receiver) {
-        let Input::Direct { read, buf } = std::mem::replace(&mut self.input, Input::Switching)
-        else {
+        let input = std::mem::replace(&mut self.input, Input::Switching);
+        let Input::Direct { read, buf } = input else {
+            // Split off already: nothing changes.
+            self.input = input;
             return;
         };
         let (tx, messages) = mpsc::channel(INBOUND_BATCHES);
@@ -337,22 +339,20 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io<S> {
             }
             Input::Task {
                 messages, waiting, ..
-            } => match messages.poll_recv(cx) {
-                Poll::Pending => {
+            } => {
+                let Poll::Ready(inbound) = messages.poll_recv(cx) else {
                     waiting.store(true, Ordering::Relaxed);
-                    Poll::Pending
-                }
-                Poll::Ready(Some(Inbound::Messages(m))) => {
-                    waiting.store(false, Ordering::Relaxed);
-                    Poll::Ready(Step::Messages(m))
-                }
-                Poll::Ready(m) => Poll::Ready(match m {
+                    return Poll::Pending;
+                };
+                waiting.store(false, Ordering::Relaxed);
+                Poll::Ready(match inbound {
+                    Some(Inbound::Messages(m)) => Step::Messages(m),
                     Some(Inbound::Invalid(e)) => Step::Invalid(e),
                     Some(Inbound::Failed(e)) => Step::Failed(e),
                     // The task ends only after reporting why, or when aborted with the driver.
-                    Some(Inbound::Eof | Inbound::Messages(_)) | None => Step::Eof,
-                }),
-            },
+                    Some(Inbound::Eof) | None => Step::Eof,
+                })
+            }
             Input::Switching => Poll::Pending,
         }
     }
