@@ -164,6 +164,7 @@ impl Driver {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let mut io = Io::new(stream, self.root.registry.hub.register());
+        let split = split_receive();
         let stopped = stop.notified();
         tokio::pin!(stopped);
         let result = loop {
@@ -187,7 +188,7 @@ impl Driver {
                     let fed = self.conn.handle_bytes(now, io.input(n));
                     self.refill_early(&mut io);
                     let processed = self.round(&mut io, Vec::new()).await;
-                    if self.ready && split_receive() && io.reads_directly() {
+                    if self.ready && split && io.reads_directly() {
                         match self.conn.split_receiver() {
                             Ok(receiver) => io.spawn_receiver(receiver),
                             Err(e) => debug!(error = %e, "receiver not split off"),

@@ -207,7 +207,21 @@ impl Core {
     ///
     /// As [`Core::verify`].
     pub fn verify_owned(&self, proof: Proof) -> Result<VerifiedBatch> {
-        let mut batch = self.verify_parts(&proof, None)?;
+        self.verify_owned_hashed(proof, None)
+    }
+
+    /// [`Core::verify_owned`] of a proof whose block may be hashed already: `leaf`, if any, is
+    /// taken as `corestore_keys::hash::leaf` of the block's value, with the same contract as
+    /// in [`Core::verify_many_hashed`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::verify`].
+    pub fn verify_owned_hashed(&self, proof: Proof, leaf: Option<Hash>) -> Result<VerifiedBatch> {
+        if let (Some(block), Some(known)) = (&proof.block, leaf) {
+            debug_assert_eq!(known, corestore_keys::hash::leaf(&block.value));
+        }
+        let mut batch = self.verify_parts(&proof, leaf)?;
         batch.block = proof.block.map(|b| (b.index, b.value));
         Ok(batch)
     }
@@ -241,17 +255,11 @@ impl Core {
         proofs
             .into_iter()
             .map(|(proof, known)| {
-                let leaf = match (&proof.block, known) {
-                    (Some(block), Some(known)) => {
-                        debug_assert_eq!(known, corestore_keys::hash::leaf(&block.value));
-                        Some(known)
-                    }
+                let hashed = match (&proof.block, known) {
                     (Some(_), None) => leaves.next(),
-                    (None, _) => None,
+                    _ => known,
                 };
-                let mut batch = self.verify_parts(&proof, leaf)?;
-                batch.block = proof.block.map(|b| (b.index, b.value));
-                Ok(batch)
+                self.verify_owned_hashed(proof, hashed)
             })
             .collect()
     }

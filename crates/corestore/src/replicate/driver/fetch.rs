@@ -187,7 +187,7 @@ impl Driver {
         let mut reorg = false;
         let result = core.with(|c| {
             reorg = proof.fork > c.fork();
-            let verified = c.verify_owned(proof)?;
+            let verified = c.verify_owned_hashed(proof, leaf)?;
             Ok(c.apply(verified)?)
         });
         self.on_applied(id, &core, result, bytes, reorg);
