@@ -102,8 +102,8 @@ impl FrameDecoder {
     /// Kept only while a frame is being collected (the peer is sending) and only one: a
     /// stream that goes quiet between frames holds no spare.
     pub fn recycle(&mut self, body: Vec<u8>) {
-        if self.is_mid_frame() && body.capacity() > self.spare.capacity() {
-            self.spare = body;
+        if self.is_mid_frame() {
+            self.keep_spare(body);
         }
     }
 
