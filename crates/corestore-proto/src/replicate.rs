@@ -462,7 +462,14 @@ impl Peer {
         let cores = &self.cores;
         self.deadlines
             .insert((deadline, core, id), |e| is_live(cores, e));
-        self.update_timer();
+        // The earliest live deadline is the earlier of the armed one and this one: no scan.
+        if self
+            .timers
+            .get(Timer::RequestTimeout)
+            .is_none_or(|armed| deadline < armed)
+        {
+            self.timers.set(Timer::RequestTimeout, deadline);
+        }
         tracing::trace!(core = core.0, id, "request");
         Ok(id)
     }
@@ -475,7 +482,7 @@ impl Peer {
             .ok_or(ApiMisuse::UnknownRequest(request))?;
         let ch = c.channel;
         self.deadlines.done(1);
-        self.update_timer();
+        self.answered();
         self.send(ch, &Message::Cancel(request))
     }
 
@@ -789,6 +796,18 @@ impl Peer {
         self.update_timer();
     }
 
+    /// After a request left flight (answered or cancelled). The request timer stays armed
+    /// at the deadline it had, which may now be early: [`Peer::handle_timeout`] then finds
+    /// nothing due and re-arms it at the earliest live deadline. That spares a scan of the
+    /// deadline queue per answer. Once nothing is in flight, the timer is brought up to
+    /// date (stopped), so an idle peer asks for no wake-up.
+    fn answered(&mut self) {
+        if self.deadlines.is_idle() {
+            self.update_timer();
+        }
+    }
+
+    /// Arms the request timer at the earliest live deadline, or stops it.
     fn update_timer(&mut self) {
         let cores = &self.cores;
         match self.deadlines.first(|e| is_live(cores, e)) {
@@ -974,7 +993,7 @@ impl Peer {
                     if c.inflight.remove(&data.request).is_some() {
                         self.deadlines.done(1);
                     }
-                    self.update_timer();
+                    self.answered();
                     self.events.push_back(Event::Data {
                         core,
                         data,
@@ -997,7 +1016,7 @@ impl Peer {
             Message::NoData(m) => {
                 if c.inflight.remove(&m.request).is_some() {
                     self.deadlines.done(1);
-                    self.update_timer();
+                    self.answered();
                     self.events.push_back(Event::NoData {
                         core,
                         request: m.request,

@@ -169,9 +169,32 @@ pub(crate) async fn serve(args: &Args) -> Result<Value> {
     Ok(json!({"scenario": "replicate-serve", "blocks": blocks}))
 }
 
-/// Downloads with a Rust reader; returns (blocks stored, elapsed).
-async fn rust_reader(key: &str, port: u16, blocks: u64, cap: Duration) -> Result<(u64, Duration)> {
+/// CPU time used so far by every thread of this process (the run time the kernel counts in
+/// `/proc/self/task/*/schedstat`, in nanoseconds), or `None` where that is not available.
+/// Threads that exited are not counted; the runtime's workers live for the whole run.
+fn process_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let Ok(stat) = std::fs::read_to_string(path) else {
+            continue; // the thread exited meanwhile
+        };
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+/// Downloads with a Rust reader; returns (blocks stored, elapsed, this process's CPU time
+/// meanwhile: both peers' when the writer is in process too, a steadier figure than the
+/// elapsed time on a busy machine).
+async fn rust_reader(
+    key: &str,
+    port: u16,
+    blocks: u64,
+    cap: Duration,
+) -> Result<(u64, Duration, Option<Duration>)> {
     let store = Corestore::new(StoreStorage::memory(), StoreOptions::new()).await?;
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let core = store.get(GetOptions::key_str(key)).await?;
     let socket = TcpStream::connect(("127.0.0.1", port)).await?;
@@ -179,6 +202,9 @@ async fn rust_reader(key: &str, port: u16, blocks: u64, cap: Duration) -> Result
     let download = core.download(0..blocks);
     let outcome = download.done_within(Some(cap)).await;
     let elapsed = started.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let got = match outcome {
         Ok(()) => blocks,
         Err(CoreError::Timeout(_)) => {
@@ -194,18 +220,20 @@ async fn rust_reader(key: &str, port: u16, blocks: u64, cap: Duration) -> Result
     stream.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.join()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
-    Ok((got, elapsed.min(cap)))
+    Ok((got, elapsed.min(cap), cpu))
 }
 
-/// Downloads with a JavaScript reader (`peer.mjs`); returns (blocks stored, elapsed).
+/// Downloads with a JavaScript reader (`peer.mjs`); returns (blocks stored, elapsed, this
+/// process's CPU time meanwhile: the in-process Rust writer's, if that is the writer).
 fn js_reader(
     script: &str,
     key: &str,
     port: u16,
     blocks: u64,
     cap: Duration,
-) -> Result<(u64, Duration)> {
+) -> Result<(u64, Duration, Option<Duration>)> {
     let mut peer = JsPeer::spawn(script)?;
+    let cpu_before = process_cpu();
     let started = Instant::now();
     peer.call_ok("connect", json!({"port": port, "initiator": true}), cap)?;
     let left = cap.saturating_sub(started.elapsed());
@@ -215,14 +243,17 @@ fn js_reader(
         left + Duration::from_secs(30),
     )?;
     let elapsed = started.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     if reply["ok"] == true {
-        return Ok((blocks, elapsed));
+        return Ok((blocks, elapsed, cpu));
     }
     if reply["code"] != "TIMEOUT" {
         bail!("JS download failed: {reply}");
     }
     let got = peer.count_present(key, blocks, Duration::from_secs(120))?;
-    Ok((got, cap))
+    Ok((got, cap, cpu))
 }
 
 /// `replicate`: one writer → reader run.
@@ -234,7 +265,7 @@ pub(crate) async fn run(args: &Args) -> Result<Value> {
     let cap = Duration::from_secs(args.num("cap", Some(60))?);
     let script = args.str("peer")?.to_owned();
     let (writer, key, port) = start_writer(writer_kind, &script, blocks, block_size).await?;
-    let (got, elapsed) = match reader_kind {
+    let (got, elapsed, cpu) = match reader_kind {
         "rust" => rust_reader(&key, port, blocks, cap).await?,
         "js" => {
             let (script, key) = (script.clone(), key.clone());
@@ -257,6 +288,7 @@ pub(crate) async fn run(args: &Args) -> Result<Value> {
             "reader": reader_kind,
             "block_size": block_size,
             "complete": got == blocks,
+            "process_cpu_seconds": cpu.map(|c| c.as_secs_f64()),
         }),
     ))
 }

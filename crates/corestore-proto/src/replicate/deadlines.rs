@@ -50,6 +50,11 @@ impl Deadlines {
         self.live = self.live.saturating_sub(n);
     }
 
+    /// Whether no request is counted in flight.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.live == 0
+    }
+
     /// The earliest live deadline, after dropping the stale entries in front of it.
     pub(crate) fn first(&mut self, is_live: impl Fn(&Entry) -> bool) -> Option<Entry> {
         while let Some(front) = self.queue.front() {

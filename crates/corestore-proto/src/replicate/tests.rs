@@ -521,3 +521,43 @@ fn data_with_a_value_read_into_the_message_is_data() {
     }
     assert_eq!(DATA_TYPE, Message::Data(Box::default()).message_type());
 }
+
+#[test]
+fn an_answered_request_leaves_an_early_timer_that_rearms_without_timing_anything_out() {
+    let (mut a, mut b, ca, cb, _, _) = opened();
+    let _ = (events(&mut a), events(&mut b));
+    let timeout = b.config.request_timeout;
+    let spec = |index| RequestSpec {
+        block: Some(RequestBlock { index, nodes: 0 }),
+        ..RequestSpec::default()
+    };
+    let t0 = Timestamp::ZERO;
+    let t1 = t0 + Duration::from_secs(1);
+    let first = b.request(t0, cb, spec(0)).unwrap();
+    let second = b.request(t1, cb, spec(1)).unwrap();
+    assert_eq!(b.poll_timeout(), Some(t0 + timeout));
+    deliver(&mut b, &mut a);
+    let _ = events(&mut a);
+    // The first is answered; the second stays in flight.
+    assert_eq!(a.send_no_data(ca, first), Ok(true));
+    deliver(&mut a, &mut b);
+    let _ = events(&mut b);
+    assert_eq!(b.inflight(cb), 1);
+    // The timer is left at the first's deadline, early for the second.
+    let early = t0 + timeout;
+    assert_eq!(b.poll_timeout(), Some(early));
+    // Woken then: nothing is due, nothing times out, the timer moves to the second.
+    b.handle_timeout(early);
+    assert!(events(&mut b).is_empty());
+    assert_eq!(b.inflight(cb), 1);
+    assert_eq!(b.poll_timeout(), Some(t1 + timeout));
+    b.handle_timeout(t1 + timeout);
+    assert_eq!(
+        events(&mut b),
+        vec![Event::RequestTimedOut {
+            core: cb,
+            request: second,
+        }]
+    );
+    assert_eq!(b.poll_timeout(), None);
+}
