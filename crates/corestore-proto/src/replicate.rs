@@ -477,12 +477,12 @@ impl Peer {
     /// Cancels one of our requests.
     pub fn cancel(&mut self, core: CoreId, request: u64) -> Result<(), ApiMisuse> {
         let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
-        c.inflight
+        let ended = c
+            .inflight
             .remove(&request)
             .ok_or(ApiMisuse::UnknownRequest(request))?;
         let ch = c.channel;
-        self.deadlines.done(1);
-        self.answered();
+        self.answered((ended.deadline, core, request));
         self.send(ch, &Message::Cancel(request))
     }
 
@@ -796,12 +796,15 @@ impl Peer {
         self.update_timer();
     }
 
-    /// After a request left flight (answered or cancelled). The request timer stays armed
-    /// at the deadline it had, which may now be early: [`Peer::handle_timeout`] then finds
-    /// nothing due and re-arms it at the earliest live deadline. That spares a scan of the
-    /// deadline queue per answer. Once nothing is in flight, the timer is brought up to
-    /// date (stopped), so an idle peer asks for no wake-up.
-    fn answered(&mut self) {
+    /// After request `ended` left flight (answered or cancelled): its deadline entry goes,
+    /// without a look-up when it is the earliest (answers mostly come in order). The request
+    /// timer stays armed at the deadline it had, which may now be early:
+    /// [`Peer::handle_timeout`] then finds nothing due and re-arms it at the earliest live
+    /// deadline. That spares a scan of the deadline queue per answer. Once nothing is in
+    /// flight, the timer is brought up to date (stopped), so an idle peer asks for no wake-up.
+    fn answered(&mut self, ended: deadlines::Entry) {
+        let cores = &self.cores;
+        self.deadlines.end(&ended, |e| is_live(cores, e));
         if self.deadlines.is_idle() {
             self.update_timer();
         }
@@ -990,10 +993,9 @@ impl Peer {
                     .get(&data.request)
                     .is_some_and(|i| matches(&i.request, &data));
                 if matched {
-                    if c.inflight.remove(&data.request).is_some() {
-                        self.deadlines.done(1);
+                    if let Some(ended) = c.inflight.remove(&data.request) {
+                        self.answered((ended.deadline, core, data.request));
                     }
-                    self.answered();
                     self.events.push_back(Event::Data {
                         core,
                         data,
@@ -1014,9 +1016,8 @@ impl Peer {
                 }
             }
             Message::NoData(m) => {
-                if c.inflight.remove(&m.request).is_some() {
-                    self.deadlines.done(1);
-                    self.answered();
+                if let Some(ended) = c.inflight.remove(&m.request) {
+                    self.answered((ended.deadline, core, m.request));
                     self.events.push_back(Event::NoData {
                         core,
                         request: m.request,

@@ -3,9 +3,10 @@
 //! Every request gets `now + request_timeout` and time does not go back, so deadlines are set
 //! in order and the queue stays sorted with a push at the back (a deadline earlier than the
 //! last, from a clock that went back, is put in its place). An answered or cancelled request
-//! is not looked up in the queue: its entry goes stale and is dropped when it reaches the
-//! front, or by a compaction once stale entries outnumber live ones, so the queue holds at
-//! most about twice the requests in flight. Whether an entry is live is asked of the owner
+//! is not looked up in the queue: its entry is dropped at once if it is the first (answers
+//! mostly come in the order of the requests), otherwise it goes stale and is dropped when it
+//! reaches the front, or by a compaction once stale entries outnumber live ones, so the queue
+//! holds at most about twice the requests in flight. Whether an entry is live is asked of the owner
 //! (the request must still be in flight with that deadline); ids are never reused, so a stale
 //! entry is never taken for a live one.
 
@@ -50,6 +51,23 @@ impl Deadlines {
         self.live = self.live.saturating_sub(n);
     }
 
+    /// Counts the request of `entry` as answered or cancelled. Its entry is dropped if it is
+    /// the first (otherwise it goes stale, see the [module docs](self)), and so are stale
+    /// entries then in front: while all entries are live (answers in the order of the
+    /// requests), that costs no `is_live` call.
+    pub(crate) fn end(&mut self, entry: &Entry, is_live: impl Fn(&Entry) -> bool) {
+        if self.queue.front() == Some(entry) {
+            self.queue.pop_front();
+        }
+        self.live = self.live.saturating_sub(1);
+        while self.queue.len() > self.live
+            && let Some(front) = self.queue.front()
+            && !is_live(front)
+        {
+            self.queue.pop_front();
+        }
+    }
+
     /// Whether no request is counted in flight.
     pub(crate) fn is_idle(&self) -> bool {
         self.live == 0
@@ -91,6 +109,50 @@ mod tests {
 
     fn at(ms: u64) -> Timestamp {
         Timestamp::from(Duration::from_millis(ms))
+    }
+
+    #[test]
+    fn answers_in_order_need_no_liveness_checks_and_stale_ones_leave_from_the_front() {
+        let live: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+        let checks = std::cell::Cell::new(0u32);
+        let is_live = |e: &Entry| {
+            checks.set(checks.get() + 1);
+            live.borrow().contains(&e.2)
+        };
+        let mut d = Deadlines::default();
+        let core = CoreId(1);
+        for id in 0..8u64 {
+            live.borrow_mut().insert(id);
+            d.insert((at(id), core, id), is_live);
+        }
+        // In order: each answer is the first entry.
+        for id in 0..3u64 {
+            live.borrow_mut().remove(&id);
+            d.end(&(at(id), core, id), is_live);
+        }
+        assert_eq!(checks.get(), 0);
+        assert_eq!(d.len(), 5);
+        // 4 before 3: the entry of 4 goes stale in the middle.
+        live.borrow_mut().remove(&4);
+        d.end(&(at(4), core, 4), is_live);
+        assert_eq!(d.len(), 5);
+        // 3 is first; after it, the stale 4 leaves too, and 5 is found live.
+        live.borrow_mut().remove(&3);
+        d.end(&(at(3), core, 3), is_live);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.first(is_live), Some((at(5), core, 5)));
+        // Nothing stale left: no more checks for in-order answers.
+        let before = checks.get();
+        live.borrow_mut().remove(&5);
+        d.end(&(at(5), core, 5), is_live);
+        assert_eq!(checks.get(), before);
+        assert!(!d.is_idle());
+        for id in 6..8u64 {
+            live.borrow_mut().remove(&id);
+            d.end(&(at(id), core, id), is_live);
+        }
+        assert!(d.is_idle());
+        assert_eq!(d.len(), 0);
     }
 
     #[test]
