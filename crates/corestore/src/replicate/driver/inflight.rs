@@ -53,7 +53,9 @@ impl Inflight {
     /// Notes request `request`, just sent.
     pub(super) fn insert(&mut self, request: u64, asked: Asked) {
         // Request ids are never reused on a channel; should one be, the old request ends first.
-        self.remove(request);
+        if let Some(old) = self.asked.insert(request, asked) {
+            self.forget(old);
+        }
         if asked.fork > self.fork {
             self.brought.clear();
             self.fork = asked.fork;
@@ -64,7 +66,6 @@ impl Inflight {
             }
         }
         self.blocks.insert(asked.index);
-        self.asked.insert(request, asked);
     }
 
     /// Ends request `request` (answered, refused or timed out); returns what it asked for.
