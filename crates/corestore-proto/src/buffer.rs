@@ -65,13 +65,32 @@ impl MessageBuf {
     }
 }
 
+/// The bytes a message of `len` bytes takes with its headroom and MAC.
+fn framed_len(len: usize) -> usize {
+    MessageBuf::HEADROOM + len + MessageBuf::TAILROOM
+}
+
 /// `buf` emptied, with `HEADROOM` zero bytes and capacity for a message of `len` bytes and the
 /// MAC behind it (the allocation is kept, and grown if it is smaller).
 pub(crate) fn with_headroom(mut buf: Vec<u8>, len: usize) -> Vec<u8> {
     buf.clear();
-    buf.reserve_exact(MessageBuf::HEADROOM + len + MessageBuf::TAILROOM);
+    buf.reserve_exact(framed_len(len));
     buf.resize(MessageBuf::HEADROOM, 0);
     buf
+}
+
+/// [`with_headroom`] for a buffer meant to be reused ([`Spares`]): one that must grow gets an
+/// eighth more than the message needs, rounded up to whole pages, so that the next messages
+/// of about the same size (a block with a node more in its proof, a batch with an item more)
+/// fit it instead of each growing it into fresh memory.
+fn with_room(mut buf: Vec<u8>, len: usize) -> Vec<u8> {
+    let need = framed_len(len);
+    if buf.capacity() < need {
+        buf.clear();
+        let roomy = need.saturating_add(need / 8).next_multiple_of(4096);
+        buf.reserve_exact(roomy);
+    }
+    with_headroom(buf, len)
 }
 
 impl From<&[u8]> for MessageBuf {
@@ -138,15 +157,20 @@ impl Spares {
     /// A buffer with headroom for a message of `len` bytes: a spare one for a large message
     /// (when one is kept), a fresh one otherwise.
     pub(crate) fn take(&mut self, len: usize) -> Vec<u8> {
-        let spare = if len >= Self::MIN_LEN {
-            // The most recently returned buffer: the likeliest to be still in the cache.
-            self.bufs.pop()
-        } else {
-            None
-        };
-        let spare = spare.unwrap_or_default();
+        if len < Self::MIN_LEN {
+            return with_headroom(Vec::new(), len);
+        }
+        // The most recently returned buffer that holds the message (the likeliest to be
+        // still in the cache), else the most recent one, grown.
+        let need = framed_len(len);
+        let at = self
+            .bufs
+            .iter()
+            .rposition(|b| b.capacity() >= need)
+            .or_else(|| self.bufs.len().checked_sub(1));
+        let spare = at.map(|i| self.bufs.remove(i)).unwrap_or_default();
         self.bytes = self.bytes.saturating_sub(spare.capacity());
-        with_headroom(spare, len)
+        with_room(spare, len)
     }
 
     /// Keeps `buf` for a later message, if it is worth keeping and there is room.
@@ -339,5 +363,27 @@ mod tests {
         assert_eq!(s.bufs.len(), 4);
         s.clear();
         assert_eq!((s.bufs.len(), s.bytes), (0, 0));
+    }
+
+    #[test]
+    fn spares_fit_messages_of_about_the_same_size() {
+        let mut s = Spares::default();
+        // A buffer grown for a message has room for one a little larger (a node more).
+        let first = s.take(65_600);
+        let ptr = first.as_ptr();
+        s.put(first);
+        let second = s.take(65_640);
+        assert_eq!(second.as_ptr(), ptr, "grown into fresh memory");
+        assert!(second.capacity() >= framed_len(65_640));
+        // A spare that holds the message is preferred to a more recent one that does not.
+        let small = s.take(20_000);
+        let small_ptr = small.as_ptr();
+        s.put(second);
+        s.put(small);
+        let big = s.take(65_000);
+        assert_eq!(big.as_ptr(), ptr);
+        assert_eq!(s.bufs.len(), 1);
+        assert_eq!(s.bufs[0].as_ptr(), small_ptr);
+        assert_eq!(s.bytes, s.bufs[0].capacity());
     }
 }

@@ -348,6 +348,11 @@ impl Driver {
                 self.uncork();
                 return Err(e);
             }
+            // A batch frame is complete: it joins the outbox now, so that the loop stops at
+            // the high-water mark instead of answering every deferred request into memory.
+            if std::mem::take(&mut self.push_now) {
+                self.flush();
+            }
         }
         self.uncork();
         Ok(())
