@@ -286,3 +286,135 @@ async fn update_waits_for_peers_while_finding_them() {
     assert_eq!(length, 3);
     finding.done();
 }
+
+/// The writer's end of a pipe that writes only as many bytes as the test has released, and
+/// says when a write finds nothing left to spend.
+struct Gate {
+    inner: tokio::io::DuplexStream,
+    state: std::sync::Arc<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Bytes the writer may still write, and its waker while it waits for more.
+    left: std::sync::Mutex<(usize, Option<std::task::Waker>)>,
+    /// Notified whenever a write finds the allowance spent.
+    blocked: tokio::sync::Notify,
+}
+
+impl GateState {
+    fn release(&self, bytes: usize) {
+        let mut left = self.left.lock().unwrap();
+        left.0 += bytes;
+        if let Some(waker) = left.1.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Gate {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Gate {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let state = std::sync::Arc::clone(&self.state);
+        let mut left = state.left.lock().unwrap();
+        if left.0 == 0 {
+            left.1 = Some(cx.waker().clone());
+            drop(left);
+            state.blocked.notify_one();
+            return std::task::Poll::Pending;
+        }
+        let n = buf.len().min(left.0);
+        let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, &buf[..n]);
+        if let std::task::Poll::Ready(Ok(w)) = written {
+            left.0 -= w;
+        }
+        written
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A writer whose transport drains slowly answers requests only while less than 1 MiB of its
+/// output waits (plus the batch frame being built): the requests beyond wait instead of being
+/// answered into memory all at once when the transport drains a little.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_wait_at_the_high_water_mark() {
+    const BLOCK: usize = 64 * 1024;
+    const BLOCKS: u64 = 40;
+    const HIGH_WATER: usize = 1 << 20;
+    const STEP: usize = 256 * 1024;
+    let (a, b) = (memory_store().await, memory_store().await);
+    let writer = a.get(GetOptions::name("slow pipe")).await.unwrap();
+    let blocks: Vec<Vec<u8>> = (0..BLOCKS).map(|i| vec![i as u8; BLOCK]).collect();
+    writer.append_batch(&blocks).await.unwrap();
+    let mut uploads = writer.events();
+    let reader = b.get(writer.key()).await.unwrap();
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let gate = std::sync::Arc::new(GateState::default());
+    let mut released = 64 * 1024;
+    gate.release(released);
+    let gated = Gate {
+        inner: x,
+        state: std::sync::Arc::clone(&gate),
+    };
+    let _ha = a.replicate(gated, true).unwrap();
+    let _hb = b.replicate(y, false).unwrap();
+    let download = reader.download(0..BLOCKS);
+    let mut done = std::pin::pin!(download.done());
+    let mut answered = 0;
+    let mut deferred_seen = false;
+    loop {
+        let finished = bounded(async {
+            tokio::select! {
+                r = &mut done => Some(r),
+                () = gate.blocked.notified() => None,
+            }
+        })
+        .await;
+        while let Ok(event) = uploads.try_recv() {
+            if let CoreEvent::Upload { bytes, .. } = event {
+                answered += usize::try_from(bytes).unwrap();
+            }
+        }
+        if let Some(r) = finished {
+            r.unwrap();
+            break;
+        }
+        // Everything answered is written, queued under the mark, or in the last batch frame.
+        assert!(
+            answered <= released + HIGH_WATER + 3 * 128 * 1024,
+            "{answered} bytes answered with {released} written"
+        );
+        deferred_seen |= answered < BLOCKS as usize * BLOCK;
+        gate.release(STEP);
+        released += STEP;
+    }
+    assert!(deferred_seen, "the transport never held the writer back");
+    assert_eq!(answered, BLOCKS as usize * BLOCK);
+    assert_eq!(reader.get(BLOCKS - 1).await.unwrap(), vec![39; BLOCK]);
+}
