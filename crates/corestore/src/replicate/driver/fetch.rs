@@ -301,6 +301,16 @@ impl Driver {
                         length: applied.length,
                     });
                 }
+                if applied.upgraded || applied.ancestors.is_some() {
+                    // The peer learns our new length now, not from the store's signal next
+                    // round: the requests of this round's end must not ask for the same
+                    // upgrade again.
+                    if let Some(state) = super::core_state(core)
+                        && let Some(p) = self.conn.peer()
+                    {
+                        let _ = p.update_core(id, state);
+                    }
+                }
                 if let (Some(index), Some(bytes)) = (applied.block, bytes) {
                     core.emit(CoreEvent::Download { index, bytes });
                 }
