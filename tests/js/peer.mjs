@@ -525,7 +525,8 @@ const commands = {
       remote: core.peers.map((p) => ({
         remote_length: p.remoteLength,
         remote_fork: p.remoteFork,
-        remote_contiguous_length: p.remoteContiguousLength
+        remote_contiguous_length: p.remoteContiguousLength,
+        requests_received: p.stats && p.stats.wireRequest ? p.stats.wireRequest.rx : null
       }))
     }
   },

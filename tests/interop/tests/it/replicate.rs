@@ -10,7 +10,8 @@
 //! is varied independently of the role. Each run replicates a full core (10,000 blocks in one
 //! run per version and direction, a few hundred in the other), a sparse range of a second core,
 //! and a live append. Then: a corestore 7 manifest-keyed core, one stream with 120 cores
-//! all-to-all, and cores opened (and created) after the connection is up.
+//! all-to-all, cores opened (and created) after the connection is up, and the number of
+//! requests a Rust reader sends for a new length (one upgrade).
 
 use std::time::Duration;
 
@@ -746,4 +747,41 @@ async fn cs6_late_open_both_sides() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cs7_late_open_both_sides() -> Result<()> {
     late_open(V7).await
+}
+
+/// A Rust reader asks a JS writer for an upgrade once per new length: after reading one block
+/// of a core it had not seen, the writer received exactly two requests (the upgrade, then the
+/// block). The block's answer comes after the writer handled every earlier request on the
+/// channel, so a second upgrade request sent at the end of the round that applied the first
+/// would be counted.
+async fn one_upgrade_request_per_length(version: CorestoreVersion) -> Result<()> {
+    let js = js_peer(version).await?;
+    let created = js_create(&js, "upgrade-once", 20, None).await?;
+    let key = str_field(&created, "key")?.to_owned();
+    let store = rust_store(None).await?;
+    let core = store.get(GetOptions::key_str(&key).timeout(BOUND)).await?;
+    let handle = connect(&js, &store, true, true).await?;
+    let got = bounded("block 0", core.get(0)).await??;
+    ensure!(got == block(0, None), "block 0");
+    ensure!(core.length() == 20, "length {}", core.length());
+    let info = js
+        .call_ok("info", json!({"name": "upgrade-once"}), BOUND)
+        .await?;
+    let received = &info["remote"][0]["requests_received"];
+    ensure!(
+        received == 2,
+        "the JS writer received {received} requests for one upgrade and one block: {info}"
+    );
+    drop(core);
+    finish(handle, store, js).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cs6_one_upgrade_request_per_length() -> Result<()> {
+    one_upgrade_request_per_length(V6).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cs7_one_upgrade_request_per_length() -> Result<()> {
+    one_upgrade_request_per_length(V7).await
 }
