@@ -10,7 +10,8 @@
 //!
 //! - [`Storage`]: the trait for one random-access byte array (read, write, del, truncate, len,
 //!   sync, close, unlink), with its contracts written down.
-//! - [`MemoryStorage`] (sparse 64 KiB pages) and [`FileStorage`] (positional I/O through a
+//! - [`MemoryStorage`] (sparse 64 KiB pages; 2 MiB huge-page chunks for large storages growing
+//!   at their end) and [`FileStorage`] (positional I/O through a
 //!   bounded [`FilePool`] of descriptors, optional exclusive lock).
 //! - [`Provider`]: opens storages by name (`cores/aa/bb/<dk>/oplog`) — [`DirectoryProvider`],
 //!   [`MemoryProvider`] or [`FnProvider`] over a user function.

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use memmap2::MmapMut;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -15,12 +17,29 @@ pub const PAGE_SIZE: usize = 64 * 1024;
 /// [`PAGE_SIZE`] as a `u64`.
 const PAGE: u64 = 64 * 1024;
 
+/// Pages in one chunk: a chunk is 2 MiB, the size of an x86-64 or AArch64 huge page.
+const CHUNK_PAGES: u64 = 32;
+
+/// Bytes in one chunk.
+const CHUNK_SIZE: usize = PAGE_SIZE * 32;
+
+/// A storage that grows at its end to this length (4 MiB) or beyond takes its new memory in
+/// chunks.
+const CHUNK_FROM: u64 = 2 * PAGE * CHUNK_PAGES;
+
 /// A sparse in-memory storage made of [`PAGE_SIZE`] pages.
 ///
 /// A write at a 1 TB offset allocates one page; unwritten ranges inside the length read as
 /// zeros. Pages left without data by [`del`](Storage::del) or a shrinking
 /// [`truncate`](Storage::truncate) are freed. A page stores its bytes up to the last one
 /// written: a new page is not zero-filled, and sequential writes cost one copy of the data.
+///
+/// Large storages that grow at their end (to 4 MiB and beyond, past a gap of at most one page)
+/// take new memory in 2 MiB chunks of 32 pages, each its own anonymous memory mapping, which Linux
+/// is asked to back with a transparent huge page (`madvise(MADV_HUGEPAGE)`): touching fresh
+/// memory then costs one page fault per 2 MiB instead of one per 4 KiB, which is most of the
+/// cost of filling a large memory store. Sparse writes keep using single pages, so a sparse
+/// storage never pays 2 MiB for a small write. A chunk is freed with its last page.
 ///
 /// A `MemoryStorage` is a *handle* onto shared data: [`reopen`](Self::reopen) gives a new handle
 /// onto the same bytes (this is how [`MemoryProvider`](crate::MemoryProvider) makes reopening a
@@ -79,9 +98,13 @@ impl MemoryStorage {
         self.pages().created
     }
 
-    /// Bytes of page memory currently allocated (a multiple of [`PAGE_SIZE`]).
+    /// Bytes of page memory currently allocated (a multiple of [`PAGE_SIZE`]; a 2 MiB chunk
+    /// counts whole).
     pub fn allocated_bytes(&self) -> u64 {
-        len64(self.pages().pages.len()).saturating_mul(PAGE)
+        let pages = self.pages();
+        len64(pages.pages.len())
+            .saturating_mul(PAGE)
+            .saturating_add(len64(pages.chunks.len()).saturating_mul(len64(CHUNK_SIZE)))
     }
 
     fn check_open(&self, op: Op) -> Result<()> {
@@ -112,6 +135,7 @@ impl fmt::Debug for MemoryStorage {
         f.debug_struct("MemoryStorage")
             .field("len", &pages.len)
             .field("pages", &pages.pages.len())
+            .field("chunks", &pages.chunks.len())
             .field("created", &pages.created)
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish()
@@ -233,19 +257,112 @@ impl Storage for MemoryStorage {
 /// reallocates); the rest of the page reads as zeros without being stored. A new page is
 /// thus never zero-filled, and writing sequentially only copies the data.
 ///
+/// A page lives either in `pages` (its own vector) or in a [`Chunk`] of `chunks` (keyed by
+/// page index / [`CHUNK_PAGES`]), never both: while a chunk exists, every page of its range
+/// is a slot of it.
+///
 /// Invariant: no page holds bytes at or beyond `len` (a shrink cuts them off), so growing
 /// never exposes stale data.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Pages {
     pages: BTreeMap<u64, Vec<u8>>,
+    chunks: BTreeMap<u64, Chunk>,
     len: u64,
     created: bool,
+}
+
+/// 32 pages in one 2 MiB anonymous mapping. Slot `i` is bytes `i * PAGE_SIZE ..` of the
+/// mapping and holds `held[i]` bytes, with the same meaning as a page vector's length.
+struct Chunk {
+    map: MmapMut,
+    held: [u32; CHUNK_PAGES as usize],
+}
+
+impl Chunk {
+    /// A new mapping, with Linux asked for a transparent huge page. `None` if the system
+    /// refuses the mapping (the caller uses a page vector instead). Refused advice only
+    /// costs speed, so it is ignored.
+    fn new() -> Option<Self> {
+        let map = MmapMut::map_anon(CHUNK_SIZE).ok()?;
+        #[cfg(target_os = "linux")]
+        let _ignored = map.advise(memmap2::Advice::HugePage);
+        Some(Self {
+            map,
+            held: [0; CHUNK_PAGES as usize],
+        })
+    }
+
+    /// The bytes slot `slot` holds.
+    fn held(&self, slot: usize) -> &[u8] {
+        let start = slot * PAGE_SIZE;
+        &self.map[start..start + self.held[slot] as usize]
+    }
+
+    /// Writes `data` at `start` in slot `slot`, zeroing any gap after what it held.
+    fn write(&mut self, slot: usize, start: usize, data: &[u8]) {
+        let base = slot * PAGE_SIZE;
+        let held = self.held[slot] as usize;
+        if start > held {
+            self.map[base + held..base + start].fill(0);
+        }
+        let end = start + data.len();
+        self.map[base + start..base + end].copy_from_slice(data);
+        self.held[slot] = slot_len(held.max(end));
+    }
+
+    /// Zeroes `[from, to)` of slot `slot`: cuts what it holds when nothing is held beyond.
+    fn zero(&mut self, slot: usize, from: usize, to: usize) {
+        let held = self.held[slot] as usize;
+        if to >= held {
+            self.held[slot] = slot_len(held.min(from));
+        } else if from < to {
+            let base = slot * PAGE_SIZE;
+            self.map[base + from..base + to].fill(0);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held.iter().all(|&n| n == 0)
+    }
+}
+
+/// A slot length (at most [`PAGE_SIZE`]) as stored in [`Chunk::held`].
+fn slot_len(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A deep copy; the pages of chunks become page vectors holding only their bytes, like the
+/// copied page vectors.
+impl Clone for Pages {
+    fn clone(&self) -> Self {
+        let mut pages = self.pages.clone();
+        for (&key, chunk) in &self.chunks {
+            for index in key * CHUNK_PAGES..(key + 1) * CHUNK_PAGES {
+                let held = chunk.held(slot_of(index));
+                if !held.is_empty() {
+                    pages.insert(index, held.to_vec());
+                }
+            }
+        }
+        Self {
+            pages,
+            chunks: BTreeMap::new(),
+            len: self.len,
+            created: self.created,
+        }
+    }
 }
 
 /// Splits an absolute offset into (page index, offset inside the page).
 fn locate(pos: u64) -> (u64, usize) {
     // `pos % PAGE` is below 64 Ki, so the conversion cannot fail.
     (pos / PAGE, usize::try_from(pos % PAGE).unwrap_or(0))
+}
+
+/// The slot of page `index` in its chunk.
+fn slot_of(index: u64) -> usize {
+    // Below CHUNK_PAGES, so the conversion cannot fail.
+    usize::try_from(index % CHUNK_PAGES).unwrap_or(0)
 }
 
 /// Copies `out.len()` bytes of `page` from `start` into `out`: what the page holds, then
@@ -259,6 +376,14 @@ fn copy_out(page: &[u8], start: usize, out: &mut [u8]) {
 }
 
 impl Pages {
+    /// The bytes page `index` holds (none if it is not allocated).
+    fn held(&self, index: u64) -> &[u8] {
+        if let Some(chunk) = self.chunks.get(&(index / CHUNK_PAGES)) {
+            return chunk.held(slot_of(index));
+        }
+        self.pages.get(&index).map_or(&[], Vec::as_slice)
+    }
+
     /// Copies `buf.len()` bytes at `offset` (already bounds-checked) into `buf`.
     fn read(&self, offset: u64, buf: &mut [u8]) {
         let mut pos = offset;
@@ -266,11 +391,7 @@ impl Pages {
         while done < buf.len() {
             let (index, start) = locate(pos);
             let n = (PAGE_SIZE - start).min(buf.len() - done);
-            let out = &mut buf[done..done + n];
-            match self.pages.get(&index) {
-                Some(page) => copy_out(page, start, out),
-                None => out.fill(0),
-            }
+            copy_out(self.held(index), start, &mut buf[done..done + n]);
             done += n;
             pos += len64(n);
         }
@@ -284,10 +405,7 @@ impl Pages {
         while left > 0 {
             let (index, start) = locate(pos);
             let n = (PAGE_SIZE - start).min(left);
-            let held = match self.pages.get(&index) {
-                Some(page) => page.get(start..).unwrap_or_default(),
-                None => &[],
-            };
+            let held = self.held(index).get(start..).unwrap_or_default();
             let stored = held.len().min(n);
             out.extend_from_slice(&held[..stored]);
             out.resize(out.len() + (n - stored), 0);
@@ -298,30 +416,21 @@ impl Pages {
 
     /// Writes `data` at `offset` (extent already checked), growing as needed.
     fn write(&mut self, offset: u64, data: &[u8]) {
+        // Growing a large storage at its end, past a gap of at most a page: new pages come in
+        // chunks. A write inside the length (filling a hole of a sparse storage) or past a
+        // larger gap takes single pages, so sparse data never pays 2 MiB for a few bytes.
+        let end = offset + len64(data.len());
+        let dense = end >= CHUNK_FROM && end > self.len && offset <= self.len.saturating_add(PAGE);
         let mut pos = offset;
         let mut done = 0;
         while done < data.len() {
             let (index, start) = locate(pos);
             let n = (PAGE_SIZE - start).min(data.len() - done);
-            let page = self
-                .pages
-                .entry(index)
-                .or_insert_with(|| Vec::with_capacity(PAGE_SIZE));
-            if page.capacity() < PAGE_SIZE {
-                // A page copied by `snapshot` holds only its bytes: give it the whole page
-                // once, rather than letting it grow past one.
-                page.reserve_exact(PAGE_SIZE - page.len());
-            }
             let chunk = &data[done..done + n];
-            if page.len() <= start {
-                // Past what the page holds: the gap reads as zeros, so it is stored as zeros.
-                page.resize(start, 0);
-                page.extend_from_slice(chunk);
+            if let Some(c) = self.chunk_for(index, dense) {
+                c.write(slot_of(index), start, chunk);
             } else {
-                let overlap = (page.len() - start).min(n);
-                let (over, beyond) = chunk.split_at(overlap);
-                page[start..start + overlap].copy_from_slice(over);
-                page.extend_from_slice(beyond);
+                write_page(self.pages.entry(index).or_default(), start, chunk);
             }
             done += n;
             pos += len64(n);
@@ -330,20 +439,45 @@ impl Pages {
         self.created = true;
     }
 
+    /// The chunk page `index` lives in: an existing one, or (when `dense`, and no page of its
+    /// range is a page vector) a new one.
+    fn chunk_for(&mut self, index: u64, dense: bool) -> Option<&mut Chunk> {
+        let key = index / CHUNK_PAGES;
+        if !self.chunks.contains_key(&key) {
+            let first = key * CHUNK_PAGES;
+            if !dense
+                || self
+                    .pages
+                    .range(first..first + CHUNK_PAGES)
+                    .next()
+                    .is_some()
+            {
+                return None;
+            }
+            self.chunks.insert(key, Chunk::new()?);
+        }
+        self.chunks.get_mut(&key)
+    }
+
     /// Zeroes `[start, end)`, freeing pages left without data (fully covered, or cut from
-    /// their start).
+    /// their start) and chunks left without pages.
     fn zero(&mut self, start: u64, end: u64) {
         if start >= end {
             return;
         }
         let first = start / PAGE;
         let last = (end - 1) / PAGE;
-        let mut emptied = Vec::new();
-        for (&index, page) in self.pages.range_mut(first..=last) {
+        // The part of `[start, end)` inside page `index`, as offsets in the page (both at most
+        // PAGE_SIZE, so the conversions cannot fail).
+        let span = |index: u64| {
             let page_start = index * PAGE;
-            // Both bounds are at most PAGE_SIZE, so the conversions cannot fail.
             let from = usize::try_from(start.max(page_start) - page_start).unwrap_or(PAGE_SIZE);
             let to = usize::try_from(end.min(page_start + PAGE) - page_start).unwrap_or(PAGE_SIZE);
+            (from, to)
+        };
+        let mut emptied = Vec::new();
+        for (&index, page) in self.pages.range_mut(first..=last) {
+            let (from, to) = span(index);
             if to >= page.len() {
                 // Nothing held beyond the range: cutting is zeroing.
                 page.truncate(from);
@@ -354,8 +488,24 @@ impl Pages {
                 emptied.push(index);
             }
         }
-        for index in emptied {
+        for index in emptied.drain(..) {
             self.pages.remove(&index);
+        }
+        for (&key, chunk) in self
+            .chunks
+            .range_mut(first / CHUNK_PAGES..=last / CHUNK_PAGES)
+        {
+            let pages = key * CHUNK_PAGES..(key + 1) * CHUNK_PAGES;
+            for index in pages.filter(|i| (first..=last).contains(i)) {
+                let (from, to) = span(index);
+                chunk.zero(slot_of(index), from, to);
+            }
+            if chunk.is_empty() {
+                emptied.push(key);
+            }
+        }
+        for key in emptied {
+            self.chunks.remove(&key);
         }
     }
 
@@ -368,6 +518,25 @@ impl Pages {
         }
         self.len = len;
         self.created = true;
+    }
+}
+
+/// Writes `chunk` at `start` in a page vector, storing any gap after what it held as zeros.
+fn write_page(page: &mut Vec<u8>, start: usize, chunk: &[u8]) {
+    if page.capacity() < PAGE_SIZE {
+        // A new page, or one copied by `snapshot` (holding only its bytes): give it the whole
+        // page once, rather than letting it grow past one.
+        page.reserve_exact(PAGE_SIZE - page.len());
+    }
+    if page.len() <= start {
+        page.resize(start, 0);
+        page.extend_from_slice(chunk);
+    } else {
+        let n = chunk.len();
+        let overlap = (page.len() - start).min(n);
+        let (over, beyond) = chunk.split_at(overlap);
+        page[start..start + overlap].copy_from_slice(over);
+        page.extend_from_slice(beyond);
     }
 }
 
@@ -442,6 +611,79 @@ mod tests {
         assert_eq!(&v[..10], &[9; 10]);
         assert!(v[10..3 * PAGE_SIZE].iter().all(|&b| b == 0));
         assert_eq!(v[3 * PAGE_SIZE], 9);
+    }
+
+    #[test]
+    fn growth_at_the_end_of_a_large_storage_takes_chunks() {
+        const CHUNK: u64 = CHUNK_SIZE as u64;
+        let m = MemoryStorage::new();
+        // Sequential growth: pages up to 4 MiB, then whole chunks.
+        let block: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        let mut at = 0;
+        while at < CHUNK_FROM + CHUNK + 5 {
+            m.write(at, &block).unwrap();
+            at += len64(block.len());
+        }
+        let chunks = m.pages().chunks.len();
+        assert_eq!(
+            chunks, 2,
+            "4 MiB of pages, then the chunks of [4 MiB, 8 MiB)"
+        );
+        // Filling a hole takes a page.
+        m.truncate(at + 3 * PAGE).unwrap();
+        m.write(at + PAGE, b"hole").unwrap();
+        assert_eq!(m.pages().chunks.len(), chunks);
+        let expected = |offset: u64, len: usize| -> Vec<u8> {
+            (0..len64(len))
+                .map(|i| block[usize::try_from((offset + i) % 100_000).unwrap()])
+                .collect()
+        };
+        // Reads across the page/chunk and chunk/chunk boundaries.
+        for offset in [
+            CHUNK_FROM - 10,
+            CHUNK_FROM + CHUNK - 3,
+            CHUNK_FROM + PAGE - 1,
+        ] {
+            assert_eq!(m.read_to_vec(offset, 20).unwrap(), expected(offset, 20));
+            let mut buf = [0; 20];
+            m.read(offset, &mut buf).unwrap();
+            assert_eq!(buf.to_vec(), expected(offset, 20));
+        }
+        // A write past a gap of more than a page takes a page too.
+        let at = m.len().unwrap();
+        m.write(at + PAGE + 1, b"far").unwrap();
+        assert_eq!(m.pages().chunks.len(), chunks);
+        // A snapshot is a deep copy made of pages.
+        let copy = m.snapshot();
+        assert_eq!(copy.pages().chunks.len(), 0);
+        m.write(CHUNK_FROM, b"changed").unwrap();
+        assert_eq!(
+            copy.read_to_vec(CHUNK_FROM, 7).unwrap(),
+            expected(CHUNK_FROM, 7)
+        );
+        assert_eq!(copy.len().unwrap(), m.len().unwrap());
+        // Zeroing inside a chunk keeps it; cutting its pages frees it.
+        m.del(CHUNK_FROM + 10, PAGE).unwrap();
+        let kept = expected(CHUNK_FROM + 9, 1)[0];
+        assert_eq!(m.read_to_vec(CHUNK_FROM + 9, 2).unwrap(), [kept, 0]);
+        m.truncate(CHUNK_FROM + 1).unwrap();
+        assert_eq!(m.pages().chunks.len(), 1);
+        assert_eq!(m.read_to_vec(CHUNK_FROM, 1).unwrap(), b"c");
+        m.truncate(CHUNK_FROM + 100).unwrap();
+        assert_eq!(m.read_to_vec(CHUNK_FROM, 100).unwrap()[1..], [0; 99]);
+        m.truncate(CHUNK_FROM).unwrap();
+        assert_eq!(m.pages().chunks.len(), 0);
+        assert_eq!(m.allocated_bytes(), CHUNK_FROM);
+    }
+
+    #[test]
+    fn sparse_writes_never_take_chunks() {
+        let m = MemoryStorage::new();
+        for i in 0..200u64 {
+            m.write(i * 10 * PAGE, &[1; 1024]).unwrap();
+        }
+        assert_eq!(m.pages().chunks.len(), 0);
+        assert_eq!(m.allocated_bytes(), 200 * PAGE);
     }
 
     #[test]

@@ -148,17 +148,24 @@ impl Subject {
 
 const NAME: &str = "cores/aa/bb/cc/data";
 
-/// Offsets clustered where bugs live: near zero, around the first page boundary, anywhere in
-/// the first three pages.
-fn offset() -> impl Strategy<Value = u64> {
-    prop_oneof![0..300u64, (PAGE - 300)..(PAGE + 300), 0..3 * PAGE]
+/// Offsets clustered where bugs live, from `base`: near it, around the first page boundary
+/// after it, anywhere in the three pages after it.
+fn offset(base: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![0..300u64, (PAGE - 300)..(PAGE + 300), 0..3 * PAGE].prop_map(move |o| base + o)
 }
 
-fn step() -> impl Strategy<Value = Step> {
+/// Where the memory store's 2 MiB chunks start to be used: a store 4 MiB long that grows at
+/// its end takes new memory in chunks (a chunk boundary lies at 4 MiB too).
+const CHUNKED: u64 = 4 << 20;
+
+fn step(base: u64) -> impl Strategy<Value = Step> {
+    let offset = move || offset(base);
     let len = prop_oneof![0..700u64, (PAGE - 10)..(PAGE + 10)];
     prop_oneof![
         4 => (offset(), proptest::collection::vec(any::<u8>(), 0..700))
             .prop_map(|(o, d)| Step::Write(o, d)),
+        1 => (offset(), (PAGE - 10)..(PAGE + 10), any::<u8>())
+            .prop_map(|(o, n, b)| Step::Write(o, vec![b; n as usize])),
         2 => (offset(), proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..4))
             .prop_map(|(o, p)| Step::WriteParts(o, p)),
         2 => (offset(), 0..700u64).prop_map(|(o, l)| Step::Read(o, l)),
@@ -192,18 +199,34 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn backends_agree_with_the_vec_model(steps in proptest::collection::vec(step(), 1..40)) {
-        let dir = tempdir();
-        let mut model = Model::default();
-        let mut memory = Subject::new(Box::new(MemoryProvider::new()));
-        let mut file = Subject::new(Box::new(DirectoryProvider::with_max_open(dir.path(), 1)));
-        // A second handle on the file store makes the one-descriptor pool evict on every step.
-        let _neighbour = file.provider.open("other", &OpenOptions::new()).unwrap();
-        for step in &steps {
-            let expected = model.step(step);
-            prop_assert_eq!(&memory.step(step), &expected, "memory: {:?}", step);
-            prop_assert_eq!(&file.step(step), &expected, "file: {:?}", step);
-            _neighbour.write(0, b"n").unwrap();
-        }
+    fn backends_agree_with_the_vec_model(steps in proptest::collection::vec(step(0), 1..40)) {
+        agree(&steps)?;
     }
+
+    /// The same around 4 MiB, after a truncate to 4 MiB: the memory store mixes 2 MiB chunks
+    /// (growth at the end) with single pages (growth after a shrink below 4 MiB, or past a gap).
+    #[test]
+    fn backends_agree_with_the_vec_model_past_4_mib(
+        steps in proptest::collection::vec(step(CHUNKED - PAGE), 1..40),
+    ) {
+        let steps: Vec<Step> = [Step::Truncate(CHUNKED)].into_iter().chain(steps).collect();
+        agree(&steps)?;
+    }
+}
+
+/// Runs `steps` on a memory store, a directory store and the model, comparing every outcome.
+fn agree(steps: &[Step]) -> Result<(), TestCaseError> {
+    let dir = tempdir();
+    let mut model = Model::default();
+    let mut memory = Subject::new(Box::new(MemoryProvider::new()));
+    let mut file = Subject::new(Box::new(DirectoryProvider::with_max_open(dir.path(), 1)));
+    // A second handle on the file store makes the one-descriptor pool evict on every step.
+    let neighbour = file.provider.open("other", &OpenOptions::new()).unwrap();
+    for step in steps {
+        let expected = model.step(step);
+        prop_assert_eq!(&memory.step(step), &expected, "memory: {:?}", step);
+        prop_assert_eq!(&file.step(step), &expected, "file: {:?}", step);
+        neighbour.write(0, b"n").unwrap();
+    }
+    Ok(())
 }
