@@ -518,6 +518,20 @@ const commands = {
     return { key: k }
   },
 
+  // Touches and frees `bytes` of fresh memory before a timed download (see
+  // tests/bench/src/replicate.rs: on a VM whose host reclaims free guest memory, the first
+  // touch of reclaimed memory costs as much as the download's crypto). Freeing needs
+  // `node --expose-gc`; without it the buffer is left to the next collection.
+  async prewarm (msg) {
+    const bytes = nonNegInt(msg.bytes, 'bytes')
+    let warm = Buffer.allocUnsafeSlow(bytes)
+    warm.fill(1)
+    warm = null
+    const collected = typeof globalThis.gc === 'function'
+    if (collected) globalThis.gc()
+    return { bytes, collected }
+  },
+
   async info (msg) {
     const core = await coreFor(msg)
     return {

@@ -19,9 +19,11 @@ pub(crate) struct JsPeer {
 }
 
 impl JsPeer {
-    /// Starts `node <script> --corestore 6 --memory` and waits for its `ready` event.
+    /// Starts `node --expose-gc <script> --corestore 6 --memory` (the collector exposed for
+    /// `prewarm`) and waits for its `ready` event.
     pub(crate) fn spawn(script: &str) -> Result<Self> {
         let mut child = Command::new("node")
+            .arg("--expose-gc")
             .arg(script)
             .args(["--corestore", "6", "--memory"])
             .stdin(Stdio::piped())

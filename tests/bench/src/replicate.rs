@@ -4,6 +4,15 @@
 //! stored (including the handshake and the upgrade); at `--cap` seconds the run stops and the
 //! contiguous blocks received so far count.
 //!
+//! Fresh memory: on the development VM the host takes back guest memory that has been free for
+//! a couple of seconds (virtio-balloon free page reporting, under nested virtualisation), and
+//! the first touch of such memory costs ~1.3 ms per MiB, as much as the crypto bound of the
+//! bytes it will hold; whether a run met warm or reclaimed memory swung the 64 KiB result by
+//! half. With `--prewarm 1` (the default) the reader's process touches and frees as much memory
+//! as the download will store before the clock starts (a Rust reader here, a JS reader in
+//! `peer.mjs`), so the figure measures replication in a process whose memory is warm, as in a
+//! long-running peer; `--prewarm 0` measures whatever the machine gives.
+//!
 //! `--writer rust` serves from the same process as the reader (both peers on one Tokio runtime
 //! with one worker per core); `--writer rust-process` from a child `corestore-bench
 //! replicate-serve` with its own runtime, as two programs would (the JS writer always runs in
@@ -184,6 +193,26 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(total))
 }
 
+/// Memory a reader prewarms: what the download will store, plus a quarter for the Merkle tree
+/// (80 bytes per block; 8 % at 1 KiB) and the buffers.
+fn prewarm_bytes(blocks: u64, block_size: u64) -> u64 {
+    let data = blocks * block_size;
+    data + data / 4
+}
+
+/// Touches and frees `bytes` of fresh memory, so that the pages a download is about to fill
+/// are ones this guest has just used (see the module docs). The memory is one anonymous
+/// mapping backed by transparent huge pages where Linux allows, as the memory store's large
+/// chunks are: freed, it leaves whole huge pages for them.
+fn prewarm(bytes: u64) -> Result<()> {
+    let mut warm = memmap2::MmapMut::map_anon(usize::try_from(bytes)?)?;
+    #[cfg(target_os = "linux")]
+    let _ignored = warm.advise(memmap2::Advice::HugePage);
+    warm.fill(1);
+    drop(std::hint::black_box(warm));
+    Ok(())
+}
+
 /// Downloads with a Rust reader; returns (blocks stored, elapsed, this process's CPU time
 /// meanwhile: both peers' when the writer is in process too, a steadier figure than the
 /// elapsed time on a busy machine).
@@ -192,8 +221,12 @@ async fn rust_reader(
     port: u16,
     blocks: u64,
     cap: Duration,
+    warm: Option<u64>,
 ) -> Result<(u64, Duration, Option<Duration>)> {
     let store = Corestore::new(StoreStorage::memory(), StoreOptions::new()).await?;
+    if let Some(bytes) = warm {
+        prewarm(bytes)?;
+    }
     let cpu_before = process_cpu();
     let started = Instant::now();
     let core = store.get(GetOptions::key_str(key)).await?;
@@ -231,8 +264,12 @@ fn js_reader(
     port: u16,
     blocks: u64,
     cap: Duration,
+    warm: Option<u64>,
 ) -> Result<(u64, Duration, Option<Duration>)> {
     let mut peer = JsPeer::spawn(script)?;
+    if let Some(bytes) = warm {
+        peer.call_ok("prewarm", json!({"bytes": bytes}), SETUP_BOUND)?;
+    }
     let cpu_before = process_cpu();
     let started = Instant::now();
     peer.call_ok("connect", json!({"port": port, "initiator": true}), cap)?;
@@ -264,12 +301,17 @@ pub(crate) async fn run(args: &Args) -> Result<Value> {
     let blocks = args.num("total", None)? / block_size;
     let cap = Duration::from_secs(args.num("cap", Some(60))?);
     let script = args.str("peer")?.to_owned();
+    let warm = match args.num("prewarm", Some(1))? {
+        0 => None,
+        1 => Some(prewarm_bytes(blocks, block_size)),
+        other => bail!("--prewarm must be 0 or 1, not {other}"),
+    };
     let (writer, key, port) = start_writer(writer_kind, &script, blocks, block_size).await?;
     let (got, elapsed, cpu) = match reader_kind {
-        "rust" => rust_reader(&key, port, blocks, cap).await?,
+        "rust" => rust_reader(&key, port, blocks, cap, warm).await?,
         "js" => {
             let (script, key) = (script.clone(), key.clone());
-            tokio::task::spawn_blocking(move || js_reader(&script, &key, port, blocks, cap))
+            tokio::task::spawn_blocking(move || js_reader(&script, &key, port, blocks, cap, warm))
                 .await??
         }
         other => bail!("--reader must be rust or js, not `{other}`"),
@@ -288,6 +330,7 @@ pub(crate) async fn run(args: &Args) -> Result<Value> {
             "reader": reader_kind,
             "block_size": block_size,
             "complete": got == blocks,
+            "prewarmed": warm.is_some(),
             "process_cpu_seconds": cpu.map(|c| c.as_secs_f64()),
         }),
     ))
