@@ -12,7 +12,7 @@
 //! | event | the layer above |
 //! |---|---|
 //! | [`Event::RemoteOpen`] (`hypercore/alpha`, id = discovery key) | [`Peer::open_core`] with the core's key if it has the core, else [`Peer::reject`] |
-//! | [`Event::CoreOpened`] / [`Event::Synced`] | decide what to fetch: [`Peer::upgrade_to_request`], [`Peer::request`], [`Peer::send_want`] |
+//! | [`Event::CoreOpened`] / [`Event::Synced`] | decide what to fetch: [`Peer::upgrade_to_request`], [`Peer::request`], [`Peer::send_want`]; after `Synced`, answer [`Peer::take_upgrade_check`] |
 //! | [`Event::Request`] | read the block and build the proof, then [`Peer::send_data`] or [`Peer::send_no_data`] |
 //! | [`Event::Cancelled`] | drop the pending answer (a late [`Peer::send_data`] is a no-op) |
 //! | [`Event::Data`] / [`Event::Unsolicited`] | verify, store, then [`Peer::update_core`] with the new length |
@@ -21,7 +21,8 @@
 //! | [`Event::Failed`] | destroy the stream |
 //!
 //! Local appends and truncations go through [`Peer::update_core`], which re-sends `sync` and
-//! recomputes `canUpgrade` as hypercore does.
+//! recomputes `canUpgrade` as hypercore does (for a sparse core, with the layer above's answer
+//! to [`Peer::take_upgrade_check`], asked after `update_core` too).
 //!
 //! The peer works on messages (decrypted protomux frames). Put it behind a
 //! [`SecretStream`](crate::stream::SecretStream) (see [`Connection`](crate::Connection)), or
@@ -343,6 +344,32 @@ impl Peer {
     pub fn update_core(&mut self, core: CoreId, state: CoreState) -> Result<(), ApiMisuse> {
         let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
         if c.on_local_update(state) {
+            self.send_sync(core)?;
+        }
+        Ok(())
+    }
+
+    /// The remote length to look up for `core`, if any: the remote is behind us on our fork
+    /// but beyond our contiguous blocks, so whether we can prove its upgrade depends on
+    /// tree nodes only the layer above can look up (every full root of that length stored:
+    /// `hypercore_lite::Core::upgradeable`). Until it calls [`Peer::set_upgradeable`] we
+    /// advertise that we cannot (hypercore checks the same before it says it can). `Some`
+    /// once per change of the remote's length or of our state; call it after
+    /// [`Event::Synced`] and after [`Peer::update_core`].
+    pub fn take_upgrade_check(&mut self, core: CoreId) -> Option<u64> {
+        self.cores.get_mut(&core)?.upgrade_check()
+    }
+
+    /// Records that we can prove an upgrade from `remote_length` (the answer to
+    /// [`Peer::take_upgrade_check`]), announcing it with a `sync` when that changes what we
+    /// advertise.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiMisuse::UnknownChannel`] for a core without a channel here.
+    pub fn set_upgradeable(&mut self, core: CoreId, remote_length: u64) -> Result<(), ApiMisuse> {
+        let c = self.cores.get_mut(&core).ok_or(ApiMisuse::UnknownChannel)?;
+        if c.set_upgradeable(remote_length) {
             self.send_sync(core)?;
         }
         Ok(())

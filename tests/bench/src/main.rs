@@ -17,7 +17,7 @@
 //! | `engine --block-size N --total BYTES [--group 32] [--trim 0] [--many 0]` | replication's per-block engine work: proof building, verify, apply (no wire) |
 //! | `open-cores --dir D --count N [--lazy 0]` | `Corestore::get` of N named cores, and RSS per idle core |
 //! | `open-close-cores --dir D --count N [--lazy 0]` | the same `get`s, then closing every session and the store, timed together |
-//! | `replicate --writer rust\|rust-process\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs` | one core over loopback TCP (`rust-process`: the Rust writer in a child process) |
+//! | `replicate --writer rust\|rust-process\|js --reader rust\|js --block-size N --total BYTES --cap SECS --peer PEER.mjs [--prewarm 1]` | one core over loopback TCP (`rust-process`: the Rust writer in a child process; `--prewarm 0`: the reader does not touch the memory its download will fill first) |
 //! | `replicate-serve --block-size N --total BYTES` | the Rust writer of `replicate --writer rust-process` (not a measurement): prints its key and port, serves until stdin closes |
 
 // A benchmark binary: printing its result is its job.

@@ -71,6 +71,15 @@ pub(crate) struct CoreChannel {
     pub(crate) advertised_can_upgrade: Option<bool>,
     /// A follow-up `sync` is due once the layer above has reacted to the remote's `sync`.
     pub(crate) needs_sync: bool,
+    /// A remote length the layer above found we can upgrade from ([`Peer::set_upgradeable`]).
+    ///
+    /// [`Peer::set_upgradeable`]: super::Peer::set_upgradeable
+    pub(crate) upgradeable: Option<u64>,
+    /// The last `(remote length, local length, local contiguous length)` the layer above was
+    /// asked to check ([`Peer::take_upgrade_check`]): asked once per change.
+    ///
+    /// [`Peer::take_upgrade_check`]: super::Peer::take_upgrade_check
+    pub(crate) upgrade_asked: Option<(u64, u64, u64)>,
     pub(crate) next_request_id: u64,
     pub(crate) inflight: IdMap<u64, Inflight>,
     pub(crate) remote_requests: HashSet<u64>,
@@ -97,6 +106,8 @@ impl CoreChannel {
             can_upgrade: true,
             advertised_can_upgrade: None,
             needs_sync: false,
+            upgradeable: None,
+            upgrade_asked: None,
             next_request_id: 1,
             inflight: IdMap::default(),
             remote_requests: HashSet::new(),
@@ -126,12 +137,47 @@ impl CoreChannel {
         }
     }
 
-    /// Whether we can prove an upgrade from `remote_length` (hypercore's `_canUpgrade`).
-    ///
-    /// hypercore additionally checks that all full roots of `remote_length` exist in a sparse
-    /// tree; a core served by the layer above always holds its roots, so the check is omitted.
+    /// Whether we can prove an upgrade from `remote_length` (hypercore's `_canUpgrade`): on
+    /// our fork, below our length, and with every full root of `remote_length` stored. The
+    /// roots are stored when the blocks below `remote_length` are (`contiguous_length`);
+    /// otherwise (a sparse core) only the layer above knows, and until it says so
+    /// ([`CoreChannel::upgrade_check`]) the answer is no: a remote told yes would ask for
+    /// upgrades we cannot prove.
     fn compute_can_upgrade(&self, remote_length: u64, remote_fork: u64) -> bool {
-        remote_fork == self.local.fork && (remote_length == 0 || remote_length < self.local.length)
+        remote_fork == self.local.fork
+            && (remote_length == 0
+                || remote_length < self.local.length
+                    && (remote_length <= self.local.contiguous_length
+                        || self.upgradeable == Some(remote_length)))
+    }
+
+    /// The remote length whose full roots the layer above should look up, once per change of
+    /// it or of our state: when we cannot yet say we can upgrade the remote but might.
+    pub(crate) fn upgrade_check(&mut self) -> Option<u64> {
+        let length = self.remote.length;
+        let asked = (length, self.local.length, self.local.contiguous_length);
+        let unknown = self.remote.synced
+            && !self.can_upgrade
+            && self.remote.fork == self.local.fork
+            && length > self.local.contiguous_length
+            && length < self.local.length;
+        if !unknown || self.upgrade_asked == Some(asked) {
+            return None;
+        }
+        self.upgrade_asked = Some(asked);
+        Some(length)
+    }
+
+    /// The layer above found every full root of `remote_length` stored. Returns whether a
+    /// `sync` must be sent (what we advertise changed).
+    pub(crate) fn set_upgradeable(&mut self, remote_length: u64) -> bool {
+        self.upgradeable = Some(remote_length);
+        let now = self.compute_can_upgrade(self.remote.length, self.remote.fork);
+        if now == self.can_upgrade {
+            return false;
+        }
+        self.can_upgrade = now;
+        self.opened && self.advertised_can_upgrade != Some(now)
     }
 
     /// Applies a received `sync`. Returns `(idle, send_sync)`: whether the channel is idle and
@@ -192,6 +238,9 @@ impl CoreChannel {
             || state.fork != self.local.fork
             || state.downloading != self.local.downloading
             || state.has_manifest != self.local.has_manifest;
+        if state.fork != self.local.fork {
+            self.upgradeable = None;
+        }
         self.local = state;
         if changed {
             self.can_upgrade = self.compute_can_upgrade(self.remote.length, self.remote.fork);

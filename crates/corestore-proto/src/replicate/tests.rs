@@ -561,3 +561,75 @@ fn an_answered_request_leaves_an_early_timer_that_rearms_without_timing_anything
     );
     assert_eq!(b.poll_timeout(), None);
 }
+
+/// A sparse core (length 10, no blocks) cannot say it can upgrade a remote of length 4 until
+/// the layer above found the full roots of 4 stored; the remote asks for no upgrade before.
+#[test]
+fn a_sparse_core_advertises_an_upgrade_only_once_its_roots_are_confirmed() {
+    let mut a = Peer::new(session(true), PeerConfig::default());
+    let mut b = Peer::new(session(false), PeerConfig::default());
+    let sparse = CoreState {
+        length: 10,
+        contiguous_length: 0,
+        downloading: true,
+        ..CoreState::default()
+    };
+    let ca = a.open_core(&KEY, sparse).unwrap();
+    deliver(&mut a, &mut b);
+    let Some(Event::RemoteOpen { .. }) = b.poll_event() else {
+        panic!()
+    };
+    let behind = CoreState {
+        length: 4,
+        contiguous_length: 4,
+        downloading: true,
+        ..CoreState::default()
+    };
+    let cb = b.open_core_with(&KEY, &dk(), behind).unwrap();
+    for _ in 0..3 {
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+    }
+    let _ = (events(&mut a), events(&mut b));
+    assert_eq!(b.remote_state(cb).unwrap().length, 10);
+    assert!(!b.remote_state(cb).unwrap().can_upgrade);
+    assert_eq!(b.upgrade_to_request(cb), None);
+    // Asked once; not again while nothing changed.
+    assert_eq!(a.take_upgrade_check(ca), Some(4));
+    assert_eq!(a.take_upgrade_check(ca), None);
+    a.set_upgradeable(ca, 4).unwrap();
+    assert!(!deliver(&mut a, &mut b).is_empty(), "a sync announces it");
+    assert!(b.remote_state(cb).unwrap().can_upgrade);
+    assert_eq!(
+        b.upgrade_to_request(cb),
+        Some(RequestUpgrade {
+            start: 4,
+            length: 6
+        })
+    );
+    // It holds while our length grows; a new fork forgets it.
+    a.update_core(
+        ca,
+        CoreState {
+            length: 12,
+            ..sparse
+        },
+    )
+    .unwrap();
+    deliver(&mut a, &mut b);
+    assert!(b.remote_state(cb).unwrap().can_upgrade);
+    a.update_core(
+        ca,
+        CoreState {
+            fork: 1,
+            length: 12,
+            ..sparse
+        },
+    )
+    .unwrap();
+    deliver(&mut a, &mut b);
+    assert!(!b.remote_state(cb).unwrap().can_upgrade);
+    // A core holding the blocks below the remote's length needs no check.
+    let (mut w, _, cw, _, _, _) = opened();
+    assert_eq!(w.take_upgrade_check(cw), None);
+}

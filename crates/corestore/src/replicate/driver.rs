@@ -378,6 +378,23 @@ impl Driver {
         self.conn.peer()
     }
 
+    /// Answers the peer's question whether we can prove the remote's upgrade (a sparse core:
+    /// are the full roots of the remote's length stored?), if it has one now. Called after
+    /// the remote's `sync` and after our state changed.
+    fn check_upgradeable(&mut self, id: CoreId) {
+        let Some(core) = self.attached.get(&id).map(|a| Arc::clone(&a.core)) else {
+            return;
+        };
+        let Some(length) = self.peer().and_then(|p| p.take_upgrade_check(id)) else {
+            return;
+        };
+        let upgradeable = core.with(|c| Ok(c.upgradeable(length)?)).unwrap_or(false);
+        trace!(length, upgradeable, "can we prove the remote's upgrade");
+        if upgradeable && let Some(p) = self.peer() {
+            let _ = p.set_upgradeable(id, length);
+        }
+    }
+
     /// Handles every pending connection event.
     async fn process<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
         &mut self,
@@ -537,6 +554,7 @@ impl Driver {
                     }
                 }
             }
+            self.check_upgradeable(id);
             self.dirty.insert(id);
         }
     }
@@ -598,6 +616,7 @@ impl Driver {
                         }
                     });
                 }
+                self.check_upgradeable(id);
                 self.dirty.insert(id);
             }
             Event::Request { core: id, request } => {

@@ -586,6 +586,26 @@ impl Core {
         self.tree.missing_nodes(NodeIndex::leaf(index))
     }
 
+    /// Whether we can prove an upgrade from `length` (hypercore's `upgradeable`): every full
+    /// root of a tree of `length` blocks is stored. A core that appended or downloaded the
+    /// blocks below `length`, or was once `length` long, holds them; a sparse core that
+    /// jumped past `length` may not. `false` beyond our length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`].
+    pub fn upgradeable(&self, length: u64) -> Result<bool> {
+        if length > self.tree.state.length {
+            return Ok(false);
+        }
+        for root in crate::tree::flat::full_roots(length) {
+            if self.tree.node(root)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The same count for any tree node (the `nodes` field of a
     /// [`HashRequest`](crate::HashRequest)).
     ///

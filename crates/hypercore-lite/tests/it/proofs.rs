@@ -497,6 +497,13 @@ fn sparse_readers_answer_what_they_can() {
     third.apply(third.verify(&p).unwrap()).unwrap();
     assert_eq!(third.tree_hash(), w.tree_hash());
     assert!(matches!(r.seek(3), Err(Error::BlockNotAvailable { .. })));
+    // What `upgradeable` says matches: the reader holds the full roots of 0, 8 (node 7) and
+    // 10, not those of 4 (node 3) or 9 (node 16); the writer holds every one; none beyond.
+    for (length, expected) in [(0, true), (4, false), (8, true), (9, false), (10, true)] {
+        assert_eq!(r.upgradeable(length).unwrap(), expected, "reader, {length}");
+        assert!(w.upgradeable(length).unwrap(), "writer, {length}");
+    }
+    assert!(!w.upgradeable(11).unwrap());
 }
 
 /// `verify_many` hashes the blocks of many proofs side by side and otherwise verifies each as

@@ -10,8 +10,9 @@
 //! is varied independently of the role. Each run replicates a full core (10,000 blocks in one
 //! run per version and direction, a few hundred in the other), a sparse range of a second core,
 //! and a live append. Then: a corestore 7 manifest-keyed core, one stream with 120 cores
-//! all-to-all, cores opened (and created) after the connection is up, and the number of
-//! requests a Rust reader sends for a new length (one upgrade).
+//! all-to-all, cores opened (and created) after the connection is up, the number of
+//! requests a Rust reader sends for a new length (one upgrade), and a sparse Rust peer that
+//! upgrades a JS peer from a length it once had.
 
 use std::time::Duration;
 
@@ -784,4 +785,66 @@ async fn cs6_one_upgrade_request_per_length() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cs7_one_upgrade_request_per_length() -> Result<()> {
     one_upgrade_request_per_length(V7).await
+}
+
+/// A sparse Rust peer upgrades a JS peer that is behind it: the Rust follower was 10 long
+/// (roots only), then 100, and holds no block, so it first tells the JS peer it cannot
+/// upgrade it from 10, then, having found the roots of 10 in its tree, that it can; the JS
+/// peer, cut off from the writer, reaches 100 through it alone.
+async fn sparse_peer_upgrades_from_a_length_it_had(version: CorestoreVersion) -> Result<()> {
+    let js = js_peer(version).await?;
+    let writer_store = rust_store(None).await?;
+    let writer = writer_store.get(GetOptions::name("relayed")).await?;
+    rust_append(&writer, 0, 10, None).await?;
+    let key = writer.key().to_hex();
+    // The JS peer gets the first 10 blocks from the writer, then leaves it.
+    let to_writer = connect(&js, &writer_store, true, true).await?;
+    js_download(&js, &key, 0, Some(10), None).await?;
+    to_writer.close();
+    bounded("stream to the writer ends", to_writer.join()).await??;
+    js.wait_event("peer-closed", BOUND).await?;
+    // The follower sees length 10, then 100, downloading nothing.
+    let follower_store = rust_store(None).await?;
+    let follower = follower_store
+        .get(GetOptions::key_str(&key).timeout(BOUND))
+        .await?;
+    let mut events = follower.events();
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let _w = writer_store.replicate(x, true)?;
+    let _f = follower_store.replicate(y, false)?;
+    wait_rust_length(&follower, &mut events, 10).await?;
+    ensure!(
+        follower.length() == 10,
+        "follower length {}",
+        follower.length()
+    );
+    rust_append(&writer, 10, 100, None).await?;
+    wait_rust_length(&follower, &mut events, 100).await?;
+    ensure!(
+        follower.info()?.contiguous_length == 0,
+        "the follower stored blocks"
+    );
+    // Only the follower can upgrade the JS peer now.
+    let handle = connect(&js, &follower_store, true, true).await?;
+    let got = js
+        .call_ok(
+            "wait-length",
+            json!({"key": key, "length": 100, "timeout_ms": JS_TIMEOUT_MS}),
+            BOUND,
+        )
+        .await?;
+    ensure!(u64_field(&got, "length")? == 100, "JS peer: {got}");
+    drop((writer, follower));
+    bounded("writer store close", writer_store.close()).await??;
+    finish(handle, follower_store, js).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cs6_sparse_peer_upgrades_from_a_length_it_had() -> Result<()> {
+    sparse_peer_upgrades_from_a_length_it_had(V6).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cs7_sparse_peer_upgrades_from_a_length_it_had() -> Result<()> {
+    sparse_peer_upgrades_from_a_length_it_had(V7).await
 }
