@@ -380,16 +380,16 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
     //
     // Every reader prewarms the memory its download will fill (`replicate --prewarm`, JS
     // readers too): this VM's host reclaims guest memory left free for a couple of seconds,
-    // and touching reclaimed memory costs as much as the crypto of the bytes it holds. The
-    // last pair runs Rust→Rust without it, to show what that costs.
-    const PAIRS: [(&str, &str, u8); 6] = [
-        ("rust", "rust", 1),
-        ("rust", "js", 1),
-        ("js", "rust", 1),
-        ("js", "js", 1),
+    // and touching reclaimed memory costs as much as the crypto of the bytes it holds, so
+    // without it a run's speed would depend on how long ago the run before it freed its
+    // memory (a Rust run right after another meets warm memory, one after a JS run cold).
+    const PAIRS: [(&str, &str); 5] = [
+        ("rust", "rust"),
+        ("rust", "js"),
+        ("js", "rust"),
+        ("js", "js"),
         // The Rust writer in a process of its own, as the JS writer always is.
-        ("rust-process", "rust", 1),
-        ("rust", "rust", 0),
+        ("rust-process", "rust"),
     ];
     const REPL_SIZES: [u64; 2] = [1024, 64 << 10];
     let mut crypto: Option<Measured> = None;
@@ -400,15 +400,13 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
         keep_best(&mut crypto, measured(&out)?);
         for (i, block_size) in REPL_SIZES.into_iter().enumerate() {
             let (bs, total, cap) = (s(block_size), s(plan.repl_total), s(plan.repl_cap));
-            for (j, (writer, reader, warm)) in PAIRS.into_iter().enumerate() {
+            for (j, (writer, reader)) in PAIRS.into_iter().enumerate() {
                 println!(
-                    "bench: replicate {} KiB blocks, {writer} → {reader}{} (round {})",
+                    "bench: replicate {} KiB blocks, {writer} → {reader} (round {})",
                     block_size >> 10,
-                    if warm == 0 { ", not prewarmed" } else { "" },
                     round + 1
                 );
-                let warm = warm.to_string();
-                let out = cmd!(sh, "{bin} replicate --writer {writer} --reader {reader} --block-size {bs} --total {total} --cap {cap} --peer {peer} --prewarm {warm}").read()?;
+                let out = cmd!(sh, "{bin} replicate --writer {writer} --reader {reader} --block-size {bs} --total {total} --cap {cap} --peer {peer} --prewarm 1").read()?;
                 keep_best(&mut repl[i * PAIRS.len() + j], measured(&out)?);
             }
         }
@@ -441,26 +439,18 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
             "rust-process" => "Rust (own process)",
             _ => "JS",
         };
-        for ((writer, reader, warm), m) in runs
-            .iter()
-            .filter(|((w, r, _), _)| (*w, *r) != ("js", "js"))
-        {
-            let target = match (*writer, *reader, *warm, block_size) {
-                ("rust", "rust", 1, 1024) => Some(("≥ 20× JS→JS", 20.0)),
-                ("rust", "rust", 1, _) => Some(("≥ 4× JS→JS", 4.0)),
+        for ((writer, reader), m) in runs.iter().filter(|((w, r), _)| (*w, *r) != ("js", "js")) {
+            let target = match (*writer, *reader, block_size) {
+                ("rust", "rust", 1024) => Some(("≥ 20× JS→JS", 20.0)),
+                ("rust", "rust", _) => Some(("≥ 4× JS→JS", 4.0)),
                 _ => None,
             };
             rows.push(Row {
                 scenario: format!(
-                    "replicate {} MiB, {label} blocks, {}→{}{} (JS column: JS→JS)",
+                    "replicate {} MiB, {label} blocks, {}→{} (JS column: JS→JS)",
                     plan.repl_total >> 20,
                     side(writer),
-                    side(reader),
-                    if *warm == 0 {
-                        ", memory not prewarmed"
-                    } else {
-                        ""
-                    }
+                    side(reader)
                 ),
                 rust: show(m),
                 js: show(&baseline),
@@ -482,15 +472,6 @@ pub(crate) fn bench(sh: &Shell, quick: bool) -> Result<()> {
                     "≥ 0.5× of the bound",
                     rr.mib_per_s() / crypto.mib_per_s() >= 0.5,
                 )),
-            });
-            let cold = &runs[5].1;
-            rows.push(Row {
-                scenario: "replicate 64 KiB Rust→Rust, memory not prewarmed, vs the same bound"
-                    .to_owned(),
-                rust: show(cold),
-                js: "—".to_owned(),
-                ratio: cold.mib_per_s() / crypto.mib_per_s(),
-                target: None,
             });
         }
     }
