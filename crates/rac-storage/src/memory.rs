@@ -23,9 +23,10 @@ const CHUNK_PAGES: u64 = 32;
 /// Bytes in one chunk.
 const CHUNK_SIZE: usize = PAGE_SIZE * 32;
 
-/// A storage that grows at its end to this length (4 MiB) or beyond takes its new memory in
-/// chunks.
-const CHUNK_FROM: u64 = 2 * PAGE * CHUNK_PAGES;
+/// A storage that grows at its end to this length (16 MiB) or beyond takes its new memory in
+/// chunks. A chunk is resident whole once touched, so the last one of a storage holds up to
+/// 2 MiB that no data fills: at most an eighth more memory, for storages this large only.
+const CHUNK_FROM: u64 = 8 * PAGE * CHUNK_PAGES;
 
 /// A sparse in-memory storage made of [`PAGE_SIZE`] pages.
 ///
@@ -34,7 +35,7 @@ const CHUNK_FROM: u64 = 2 * PAGE * CHUNK_PAGES;
 /// [`truncate`](Storage::truncate) are freed. A page stores its bytes up to the last one
 /// written: a new page is not zero-filled, and sequential writes cost one copy of the data.
 ///
-/// Large storages that grow at their end (to 4 MiB and beyond, past a gap of at most one page)
+/// Large storages that grow at their end (to 16 MiB and beyond, past a gap of at most one page)
 /// take new memory in 2 MiB chunks of 32 pages, each its own anonymous memory mapping, which Linux
 /// is asked to back with a transparent huge page (`madvise(MADV_HUGEPAGE)`): touching fresh
 /// memory then costs one page fault per 2 MiB instead of one per 4 KiB, which is most of the
@@ -617,7 +618,7 @@ mod tests {
     fn growth_at_the_end_of_a_large_storage_takes_chunks() {
         const CHUNK: u64 = CHUNK_SIZE as u64;
         let m = MemoryStorage::new();
-        // Sequential growth: pages up to 4 MiB, then whole chunks.
+        // Sequential growth: pages up to 16 MiB, then whole chunks.
         let block: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
         let mut at = 0;
         while at < CHUNK_FROM + CHUNK + 5 {
@@ -627,7 +628,7 @@ mod tests {
         let chunks = m.pages().chunks.len();
         assert_eq!(
             chunks, 2,
-            "4 MiB of pages, then the chunks of [4 MiB, 8 MiB)"
+            "16 MiB of pages, then the chunks of [16 MiB, 20 MiB)"
         );
         // Filling a hole takes a page.
         m.truncate(at + 3 * PAGE).unwrap();
