@@ -540,7 +540,8 @@ const commands = {
         remote_length: p.remoteLength,
         remote_fork: p.remoteFork,
         remote_contiguous_length: p.remoteContiguousLength,
-        requests_received: p.stats && p.stats.wireRequest ? p.stats.wireRequest.rx : null
+        requests_received: p.stats && p.stats.wireRequest ? p.stats.wireRequest.rx : null,
+        requests_sent: p.stats && p.stats.wireRequest ? p.stats.wireRequest.tx : null
       }))
     }
   },

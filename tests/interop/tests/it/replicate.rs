@@ -790,7 +790,10 @@ async fn cs7_one_upgrade_request_per_length() -> Result<()> {
 /// A sparse Rust peer upgrades a JS peer that is behind it: the Rust follower was 10 long
 /// (roots only), then 100, and holds no block, so it first tells the JS peer it cannot
 /// upgrade it from 10, then, having found the roots of 10 in its tree, that it can; the JS
-/// peer, cut off from the writer, reaches 100 through it alone.
+/// peer, cut off from the writer, reaches 100 through it alone. A second sparse Rust peer
+/// that went from 0 to 100 at once lacks the roots of 10: it never says it can upgrade the
+/// JS peer, which therefore sends it no request (told otherwise, hypercore would ask it for
+/// the upgrade, get `noData`, and ask again).
 async fn sparse_peer_upgrades_from_a_length_it_had(version: CorestoreVersion) -> Result<()> {
     let js = js_peer(version).await?;
     let writer_store = rust_store(None).await?;
@@ -824,7 +827,18 @@ async fn sparse_peer_upgrades_from_a_length_it_had(version: CorestoreVersion) ->
         follower.info()?.contiguous_length == 0,
         "the follower stored blocks"
     );
-    // Only the follower can upgrade the JS peer now.
+    // The jumper learns of the core at length 100.
+    let jumper_store = rust_store(None).await?;
+    let jumper = jumper_store
+        .get(GetOptions::key_str(&key).timeout(BOUND))
+        .await?;
+    let mut events = jumper.events();
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let _wj = writer_store.replicate(x, true)?;
+    let _j = jumper_store.replicate(y, false)?;
+    wait_rust_length(&jumper, &mut events, 100).await?;
+    // The JS peer meets the jumper first, then the follower, the only one that can upgrade it.
+    let to_jumper = connect(&js, &jumper_store, true, true).await?;
     let handle = connect(&js, &follower_store, true, true).await?;
     let got = js
         .call_ok(
@@ -834,7 +848,22 @@ async fn sparse_peer_upgrades_from_a_length_it_had(version: CorestoreVersion) ->
         )
         .await?;
     ensure!(u64_field(&got, "length")? == 100, "JS peer: {got}");
-    drop((writer, follower));
+    let info = js.call_ok("info", json!({"key": key}), BOUND).await?;
+    let asked: Vec<u64> = info["remote"]
+        .as_array()
+        .context("no remote list")?
+        .iter()
+        .map(|r| r["requests_sent"].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    ensure!(
+        asked.len() == 2 && asked.iter().filter(|&&n| n == 0).count() == 1,
+        "the JS peer should have asked the follower only: {info}"
+    );
+    to_jumper.close();
+    bounded("stream to the jumper ends", to_jumper.join()).await??;
+    js.wait_event("peer-closed", BOUND).await?;
+    drop((writer, follower, jumper));
+    bounded("jumper store close", jumper_store.close()).await??;
     bounded("writer store close", writer_store.close()).await??;
     finish(handle, follower_store, js).await
 }
