@@ -35,31 +35,32 @@ fn h(s: &str) -> Vec<u8> {
 
 type Opened = (Peer, Peer, CoreId, CoreId, Vec<Vec<u8>>, Vec<Vec<u8>>);
 
-/// A writer of length 3 and an empty reader, both open, in plain mode.
-fn opened() -> Opened {
-    let mut a = Peer::new(session(true), PeerConfig::default());
-    let mut b = Peer::new(session(false), PeerConfig::default());
-    let writer = CoreState {
-        length: 3,
-        contiguous_length: 3,
+/// A downloading core of `length` blocks, the first `contiguous_length` of them stored.
+fn state(length: u64, contiguous_length: u64) -> CoreState {
+    CoreState {
+        length,
+        contiguous_length,
         downloading: true,
         ..CoreState::default()
-    };
-    let ca = a.open_core(&KEY, writer).unwrap();
+    }
+}
+
+/// A writer of length 3 and an empty reader, both open, in plain mode.
+fn opened() -> Opened {
+    opened_with(state(3, 3), state(0, 0))
+}
+
+/// Peer A opens the core with state `a`, peer B answers with state `b`: the messages each
+/// sent up to B's open being answered.
+fn opened_with(a_state: CoreState, b_state: CoreState) -> Opened {
+    let mut a = Peer::new(session(true), PeerConfig::default());
+    let mut b = Peer::new(session(false), PeerConfig::default());
+    let ca = a.open_core(&KEY, a_state).unwrap();
     deliver(&mut a, &mut b);
     let Some(Event::RemoteOpen { .. }) = b.poll_event() else {
         panic!()
     };
-    let cb = b
-        .open_core_with(
-            &KEY,
-            &dk(),
-            CoreState {
-                downloading: true,
-                ..CoreState::default()
-            },
-        )
-        .unwrap();
+    let cb = b.open_core_with(&KEY, &dk(), b_state).unwrap();
     let from_b = deliver(&mut b, &mut a);
     let from_a = deliver(&mut a, &mut b);
     (a, b, ca, cb, from_a, from_b)
@@ -566,27 +567,9 @@ fn an_answered_request_leaves_an_early_timer_that_rearms_without_timing_anything
 /// the layer above found the full roots of 4 stored; the remote asks for no upgrade before.
 #[test]
 fn a_sparse_core_advertises_an_upgrade_only_once_its_roots_are_confirmed() {
-    let mut a = Peer::new(session(true), PeerConfig::default());
-    let mut b = Peer::new(session(false), PeerConfig::default());
-    let sparse = CoreState {
-        length: 10,
-        contiguous_length: 0,
-        downloading: true,
-        ..CoreState::default()
-    };
-    let ca = a.open_core(&KEY, sparse).unwrap();
-    deliver(&mut a, &mut b);
-    let Some(Event::RemoteOpen { .. }) = b.poll_event() else {
-        panic!()
-    };
-    let behind = CoreState {
-        length: 4,
-        contiguous_length: 4,
-        downloading: true,
-        ..CoreState::default()
-    };
-    let cb = b.open_core_with(&KEY, &dk(), behind).unwrap();
-    for _ in 0..3 {
+    let sparse = state(10, 0);
+    let (mut a, mut b, ca, cb, _, _) = opened_with(sparse, state(4, 4));
+    for _ in 0..2 {
         deliver(&mut b, &mut a);
         deliver(&mut a, &mut b);
     }
