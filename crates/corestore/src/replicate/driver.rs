@@ -381,7 +381,7 @@ impl Driver {
     /// Answers the peer's question whether we can prove the remote's upgrade (a sparse core:
     /// are the full roots of the remote's length stored?), if it has one now. Called after
     /// the remote's `sync` and after our state changed.
-    fn check_upgradeable(&mut self, id: CoreId) {
+    pub(super) fn check_upgradeable(&mut self, id: CoreId) {
         let Some(core) = self.attached.get(&id).map(|a| Arc::clone(&a.core)) else {
             return;
         };

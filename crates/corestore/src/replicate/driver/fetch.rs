@@ -310,6 +310,7 @@ impl Driver {
                     {
                         let _ = p.update_core(id, state);
                     }
+                    self.check_upgradeable(id);
                 }
                 if let (Some(index), Some(bytes)) = (applied.block, bytes) {
                     core.emit(CoreEvent::Download { index, bytes });
