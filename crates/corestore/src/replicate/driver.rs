@@ -382,13 +382,16 @@ impl Driver {
     /// are the full roots of the remote's length stored?), if it has one now. Called after
     /// the remote's `sync` and after our state changed.
     pub(super) fn check_upgradeable(&mut self, id: CoreId) {
-        let Some(core) = self.attached.get(&id).map(|a| Arc::clone(&a.core)) else {
+        if !self.attached.contains_key(&id) {
             return;
-        };
+        }
         let Some(length) = self.peer().and_then(|p| p.take_upgrade_check(id)) else {
             return;
         };
-        let upgradeable = core.with(|c| Ok(c.upgradeable(length)?)).unwrap_or(false);
+        let upgradeable = self
+            .attached
+            .get(&id)
+            .is_some_and(|a| a.core.with(|c| Ok(c.upgradeable(length)?)).unwrap_or(false));
         trace!(length, upgradeable, "can we prove the remote's upgrade");
         if upgradeable && let Some(p) = self.peer() {
             let _ = p.set_upgradeable(id, length);
