@@ -213,16 +213,39 @@ fn prewarm(bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// What a reader downloads, and how.
+#[derive(Debug, Clone)]
+struct Download {
+    /// The core key (hex).
+    key: String,
+    /// The writer's loopback port.
+    port: u16,
+    /// Blocks to download (from 0).
+    blocks: u64,
+    /// When the run stops.
+    cap: Duration,
+    /// Bytes of memory to prewarm first, if any.
+    warm: Option<u64>,
+}
+
+/// This process's CPU time since `before` (a [`process_cpu`] reading), if both are known.
+fn cpu_since(before: Option<Duration>) -> Option<Duration> {
+    process_cpu()
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before))
+}
+
 /// Downloads with a Rust reader; returns (blocks stored, elapsed, this process's CPU time
 /// meanwhile: both peers' when the writer is in process too, a steadier figure than the
 /// elapsed time on a busy machine).
-async fn rust_reader(
-    key: &str,
-    port: u16,
-    blocks: u64,
-    cap: Duration,
-    warm: Option<u64>,
-) -> Result<(u64, Duration, Option<Duration>)> {
+async fn rust_reader(d: &Download) -> Result<(u64, Duration, Option<Duration>)> {
+    let Download {
+        ref key,
+        port,
+        blocks,
+        cap,
+        warm,
+    } = *d;
     let store = Corestore::new(StoreStorage::memory(), StoreOptions::new()).await?;
     if let Some(bytes) = warm {
         prewarm(bytes)?;
@@ -235,9 +258,7 @@ async fn rust_reader(
     let download = core.download(0..blocks);
     let outcome = download.done_within(Some(cap)).await;
     let elapsed = started.elapsed();
-    let cpu = process_cpu()
-        .zip(cpu_before)
-        .map(|(after, before)| after.saturating_sub(before));
+    let cpu = cpu_since(cpu_before);
     let got = match outcome {
         Ok(()) => blocks,
         Err(CoreError::Timeout(_)) => {
@@ -258,14 +279,14 @@ async fn rust_reader(
 
 /// Downloads with a JavaScript reader (`peer.mjs`); returns (blocks stored, elapsed, this
 /// process's CPU time meanwhile: the in-process Rust writer's, if that is the writer).
-fn js_reader(
-    script: &str,
-    key: &str,
-    port: u16,
-    blocks: u64,
-    cap: Duration,
-    warm: Option<u64>,
-) -> Result<(u64, Duration, Option<Duration>)> {
+fn js_reader(script: &str, d: &Download) -> Result<(u64, Duration, Option<Duration>)> {
+    let Download {
+        ref key,
+        port,
+        blocks,
+        cap,
+        warm,
+    } = *d;
     let mut peer = JsPeer::spawn(script)?;
     if let Some(bytes) = warm {
         peer.call_ok("prewarm", json!({"bytes": bytes}), SETUP_BOUND)?;
@@ -280,9 +301,7 @@ fn js_reader(
         left + Duration::from_secs(30),
     )?;
     let elapsed = started.elapsed();
-    let cpu = process_cpu()
-        .zip(cpu_before)
-        .map(|(after, before)| after.saturating_sub(before));
+    let cpu = cpu_since(cpu_before);
     if reply["ok"] == true {
         return Ok((blocks, elapsed, cpu));
     }
@@ -307,12 +326,18 @@ pub(crate) async fn run(args: &Args) -> Result<Value> {
         other => bail!("--prewarm must be 0 or 1, not {other}"),
     };
     let (writer, key, port) = start_writer(writer_kind, &script, blocks, block_size).await?;
+    let download = Download {
+        key,
+        port,
+        blocks,
+        cap,
+        warm,
+    };
     let (got, elapsed, cpu) = match reader_kind {
-        "rust" => rust_reader(&key, port, blocks, cap, warm).await?,
+        "rust" => rust_reader(&download).await?,
         "js" => {
-            let (script, key) = (script.clone(), key.clone());
-            tokio::task::spawn_blocking(move || js_reader(&script, &key, port, blocks, cap, warm))
-                .await??
+            let script = script.clone();
+            tokio::task::spawn_blocking(move || js_reader(&script, &download)).await??
         }
         other => bail!("--reader must be rust or js, not `{other}`"),
     };
