@@ -787,6 +787,36 @@ async fn cs7_one_upgrade_request_per_length() -> Result<()> {
     one_upgrade_request_per_length(V7).await
 }
 
+/// A new memory store that opens `key` and replicates with `writer` over a pipe until the
+/// core is `length` long (downloading nothing); returns the store, the core, its event
+/// receiver and the two ends of the stream (kept open by the caller).
+async fn rust_follower(
+    writer: &Corestore,
+    key: &str,
+    length: u64,
+) -> Result<(
+    Corestore,
+    Hypercore,
+    tokio::sync::broadcast::Receiver<CoreEvent>,
+    [ReplicationHandle; 2],
+)> {
+    let store = rust_store(None).await?;
+    let core = store.get(GetOptions::key_str(key).timeout(BOUND)).await?;
+    let mut events = core.events();
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let streams = [writer.replicate(x, true)?, store.replicate(y, false)?];
+    wait_rust_length(&core, &mut events, length).await?;
+    Ok((store, core, events, streams))
+}
+
+/// Ends the stream between a Rust store and the JS peer, and the JS peer's report of it.
+async fn leave_js(js: &JsPeer, handle: ReplicationHandle) -> Result<()> {
+    handle.close();
+    bounded("stream to the JS peer ends", handle.join()).await??;
+    js.wait_event("peer-closed", BOUND).await?;
+    Ok(())
+}
+
 /// A sparse Rust peer upgrades a JS peer that is behind it: the Rust follower was 10 long
 /// (roots only), then 100, and holds no block, so it first tells the JS peer it cannot
 /// upgrade it from 10, then, having found the roots of 10 in its tree, that it can; the JS
@@ -803,19 +833,10 @@ async fn sparse_peer_upgrades_from_a_length_it_had(version: CorestoreVersion) ->
     // The JS peer gets the first 10 blocks from the writer, then leaves it.
     let to_writer = connect(&js, &writer_store, true, true).await?;
     js_download(&js, &key, 0, Some(10), None).await?;
-    to_writer.close();
-    bounded("stream to the writer ends", to_writer.join()).await??;
-    js.wait_event("peer-closed", BOUND).await?;
+    leave_js(&js, to_writer).await?;
     // The follower sees length 10, then 100, downloading nothing.
-    let follower_store = rust_store(None).await?;
-    let follower = follower_store
-        .get(GetOptions::key_str(&key).timeout(BOUND))
-        .await?;
-    let mut events = follower.events();
-    let (x, y) = tokio::io::duplex(64 * 1024);
-    let _w = writer_store.replicate(x, true)?;
-    let _f = follower_store.replicate(y, false)?;
-    wait_rust_length(&follower, &mut events, 10).await?;
+    let (follower_store, follower, mut events, _wf) =
+        rust_follower(&writer_store, &key, 10).await?;
     ensure!(
         follower.length() == 10,
         "follower length {}",
@@ -828,15 +849,7 @@ async fn sparse_peer_upgrades_from_a_length_it_had(version: CorestoreVersion) ->
         "the follower stored blocks"
     );
     // The jumper learns of the core at length 100.
-    let jumper_store = rust_store(None).await?;
-    let jumper = jumper_store
-        .get(GetOptions::key_str(&key).timeout(BOUND))
-        .await?;
-    let mut events = jumper.events();
-    let (x, y) = tokio::io::duplex(64 * 1024);
-    let _wj = writer_store.replicate(x, true)?;
-    let _j = jumper_store.replicate(y, false)?;
-    wait_rust_length(&jumper, &mut events, 100).await?;
+    let (jumper_store, jumper, _, _wj) = rust_follower(&writer_store, &key, 100).await?;
     // The JS peer meets the jumper first, then the follower, the only one that can upgrade it.
     let to_jumper = connect(&js, &jumper_store, true, true).await?;
     let handle = connect(&js, &follower_store, true, true).await?;
@@ -859,9 +872,7 @@ async fn sparse_peer_upgrades_from_a_length_it_had(version: CorestoreVersion) ->
         asked.len() == 2 && asked.iter().filter(|&&n| n == 0).count() == 1,
         "the JS peer should have asked the follower only: {info}"
     );
-    to_jumper.close();
-    bounded("stream to the jumper ends", to_jumper.join()).await??;
-    js.wait_event("peer-closed", BOUND).await?;
+    leave_js(&js, to_jumper).await?;
     drop((writer, follower, jumper));
     bounded("jumper store close", jumper_store.close()).await??;
     bounded("writer store close", writer_store.close()).await??;
