@@ -239,31 +239,24 @@ fn cpu_since(before: Option<Duration>) -> Option<Duration> {
 /// meanwhile: both peers' when the writer is in process too, a steadier figure than the
 /// elapsed time on a busy machine).
 async fn rust_reader(d: &Download) -> Result<(u64, Duration, Option<Duration>)> {
-    let Download {
-        ref key,
-        port,
-        blocks,
-        cap,
-        warm,
-    } = *d;
     let store = Corestore::new(StoreStorage::memory(), StoreOptions::new()).await?;
-    if let Some(bytes) = warm {
+    if let Some(bytes) = d.warm {
         prewarm(bytes)?;
     }
     let cpu_before = process_cpu();
     let started = Instant::now();
-    let core = store.get(GetOptions::key_str(key)).await?;
-    let socket = TcpStream::connect(("127.0.0.1", port)).await?;
+    let core = store.get(GetOptions::key_str(&d.key)).await?;
+    let socket = TcpStream::connect(("127.0.0.1", d.port)).await?;
     let stream: ReplicationHandle = store.replicate_tcp(socket, true)?;
-    let download = core.download(0..blocks);
-    let outcome = download.done_within(Some(cap)).await;
+    let download = core.download(0..d.blocks);
+    let outcome = download.done_within(Some(d.cap)).await;
     let elapsed = started.elapsed();
     let cpu = cpu_since(cpu_before);
     let got = match outcome {
-        Ok(()) => blocks,
+        Ok(()) => d.blocks,
         Err(CoreError::Timeout(_)) => {
             let mut n = 0u64;
-            for i in 0..blocks {
+            for i in 0..d.blocks {
                 n += u64::from(core.has(i));
             }
             n
@@ -274,42 +267,35 @@ async fn rust_reader(d: &Download) -> Result<(u64, Duration, Option<Duration>)> 
     stream.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.join()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
-    Ok((got, elapsed.min(cap), cpu))
+    Ok((got, elapsed.min(d.cap), cpu))
 }
 
 /// Downloads with a JavaScript reader (`peer.mjs`); returns (blocks stored, elapsed, this
 /// process's CPU time meanwhile: the in-process Rust writer's, if that is the writer).
 fn js_reader(script: &str, d: &Download) -> Result<(u64, Duration, Option<Duration>)> {
-    let Download {
-        ref key,
-        port,
-        blocks,
-        cap,
-        warm,
-    } = *d;
     let mut peer = JsPeer::spawn(script)?;
-    if let Some(bytes) = warm {
+    if let Some(bytes) = d.warm {
         peer.call_ok("prewarm", json!({"bytes": bytes}), SETUP_BOUND)?;
     }
     let cpu_before = process_cpu();
     let started = Instant::now();
-    peer.call_ok("connect", json!({"port": port, "initiator": true}), cap)?;
-    let left = cap.saturating_sub(started.elapsed());
+    peer.call_ok("connect", json!({"port": d.port, "initiator": true}), d.cap)?;
+    let left = d.cap.saturating_sub(started.elapsed());
     let reply = peer.call(
         "download",
-        json!({"key": key, "length": blocks, "verify": false, "timeout_ms": left.as_millis()}),
+        json!({"key": d.key, "length": d.blocks, "verify": false, "timeout_ms": left.as_millis()}),
         left + Duration::from_secs(30),
     )?;
     let elapsed = started.elapsed();
     let cpu = cpu_since(cpu_before);
     if reply["ok"] == true {
-        return Ok((blocks, elapsed, cpu));
+        return Ok((d.blocks, elapsed, cpu));
     }
     if reply["code"] != "TIMEOUT" {
         bail!("JS download failed: {reply}");
     }
-    let got = peer.count_present(key, blocks, Duration::from_secs(120))?;
-    Ok((got, cap, cpu))
+    let got = peer.count_present(&d.key, d.blocks, Duration::from_secs(120))?;
+    Ok((got, d.cap, cpu))
 }
 
 /// `replicate`: one writer → reader run.
