@@ -299,31 +299,96 @@ impl Chunk {
         &self.map[start..start + self.held[slot] as usize]
     }
 
-    /// Writes `data` at `start` in slot `slot`, zeroing any gap after what it held.
-    fn write(&mut self, slot: usize, start: usize, data: &[u8]) {
+    /// Slot `slot`, to write or cut.
+    fn slot(&mut self, slot: usize) -> Slot<'_> {
         let base = slot * PAGE_SIZE;
-        let held = self.held[slot] as usize;
-        if start > held {
-            self.map[base + held..base + start].fill(0);
-        }
-        let end = start + data.len();
-        self.map[base + start..base + end].copy_from_slice(data);
-        self.held[slot] = slot_len(held.max(end));
-    }
-
-    /// Zeroes `[from, to)` of slot `slot`: cuts what it holds when nothing is held beyond.
-    fn zero(&mut self, slot: usize, from: usize, to: usize) {
-        let held = self.held[slot] as usize;
-        if to >= held {
-            self.held[slot] = slot_len(held.min(from));
-        } else if from < to {
-            let base = slot * PAGE_SIZE;
-            self.map[base + from..base + to].fill(0);
+        Slot {
+            bytes: &mut self.map[base..base + PAGE_SIZE],
+            held: &mut self.held[slot],
         }
     }
 
     fn is_empty(&self) -> bool {
         self.held.iter().all(|&n| n == 0)
+    }
+}
+
+/// One page of a [`Chunk`]: its bytes, and how many of them it holds.
+struct Slot<'a> {
+    bytes: &'a mut [u8],
+    held: &'a mut u32,
+}
+
+/// What a page holds, whether a page vector or a chunk slot: the bytes from the page's start
+/// up to the last one written (the rest of the page reads as zeros).
+trait Held {
+    /// The bytes held.
+    fn held_mut(&mut self) -> &mut [u8];
+    /// Holds only the first `len` bytes (`len` at most what is held).
+    fn cut(&mut self, len: usize);
+    /// Holds `zeros` zero bytes more, then `bytes` (within the page).
+    fn push(&mut self, zeros: usize, bytes: &[u8]);
+}
+
+impl Held for Vec<u8> {
+    fn held_mut(&mut self) -> &mut [u8] {
+        self
+    }
+
+    fn cut(&mut self, len: usize) {
+        self.truncate(len);
+    }
+
+    fn push(&mut self, zeros: usize, bytes: &[u8]) {
+        if self.capacity() < PAGE_SIZE {
+            // A new page, or one copied by `snapshot` (holding only its bytes): give it the
+            // whole page once, rather than letting it grow past one.
+            self.reserve_exact(PAGE_SIZE - self.len());
+        }
+        self.resize(self.len() + zeros, 0);
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Held for Slot<'_> {
+    fn held_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..*self.held as usize]
+    }
+
+    fn cut(&mut self, len: usize) {
+        *self.held = slot_len(len);
+    }
+
+    fn push(&mut self, zeros: usize, bytes: &[u8]) {
+        let start = *self.held as usize;
+        let end = start + zeros + bytes.len();
+        self.bytes[start..start + zeros].fill(0);
+        self.bytes[start + zeros..end].copy_from_slice(bytes);
+        *self.held = slot_len(end);
+    }
+}
+
+/// Writes `data` at `start` in `page` (within the page), storing any gap after what it held
+/// as zeros.
+fn write_held(page: &mut impl Held, start: usize, data: &[u8]) {
+    let held = page.held_mut().len();
+    if held <= start {
+        page.push(start - held, data);
+    } else {
+        let overlap = (held - start).min(data.len());
+        let (over, beyond) = data.split_at(overlap);
+        page.held_mut()[start..start + overlap].copy_from_slice(over);
+        page.push(0, beyond);
+    }
+}
+
+/// Zeroes `[from, to)` of `page`; when nothing is held beyond the range, cutting is zeroing.
+fn zero_held(page: &mut impl Held, from: usize, to: usize) {
+    let held = page.held_mut().len();
+    if to >= held {
+        page.cut(held.min(from));
+    } else if from < to {
+        page.held_mut()[from..to].fill(0);
     }
 }
 
@@ -429,9 +494,9 @@ impl Pages {
             let n = (PAGE_SIZE - start).min(data.len() - done);
             let chunk = &data[done..done + n];
             if let Some(c) = self.chunk_for(index, dense) {
-                c.write(slot_of(index), start, chunk);
+                write_held(&mut c.slot(slot_of(index)), start, chunk);
             } else {
-                write_page(self.pages.entry(index).or_default(), start, chunk);
+                write_held(self.pages.entry(index).or_default(), start, chunk);
             }
             done += n;
             pos += len64(n);
@@ -479,12 +544,7 @@ impl Pages {
         let mut emptied = Vec::new();
         for (&index, page) in self.pages.range_mut(first..=last) {
             let (from, to) = span(index);
-            if to >= page.len() {
-                // Nothing held beyond the range: cutting is zeroing.
-                page.truncate(from);
-            } else if from < to {
-                page[from..to].fill(0);
-            }
+            zero_held(page, from, to);
             if page.is_empty() {
                 emptied.push(index);
             }
@@ -499,7 +559,7 @@ impl Pages {
             let pages = key * CHUNK_PAGES..(key + 1) * CHUNK_PAGES;
             for index in pages.filter(|i| (first..=last).contains(i)) {
                 let (from, to) = span(index);
-                chunk.zero(slot_of(index), from, to);
+                zero_held(&mut chunk.slot(slot_of(index)), from, to);
             }
             if chunk.is_empty() {
                 emptied.push(key);
@@ -519,25 +579,6 @@ impl Pages {
         }
         self.len = len;
         self.created = true;
-    }
-}
-
-/// Writes `chunk` at `start` in a page vector, storing any gap after what it held as zeros.
-fn write_page(page: &mut Vec<u8>, start: usize, chunk: &[u8]) {
-    if page.capacity() < PAGE_SIZE {
-        // A new page, or one copied by `snapshot` (holding only its bytes): give it the whole
-        // page once, rather than letting it grow past one.
-        page.reserve_exact(PAGE_SIZE - page.len());
-    }
-    if page.len() <= start {
-        page.resize(start, 0);
-        page.extend_from_slice(chunk);
-    } else {
-        let n = chunk.len();
-        let overlap = (page.len() - start).min(n);
-        let (over, beyond) = chunk.split_at(overlap);
-        page[start..start + overlap].copy_from_slice(over);
-        page.extend_from_slice(beyond);
     }
 }
 
